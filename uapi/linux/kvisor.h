@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * kvisor: the ioctl ABI of /dev/kvisor.
+ *
+ * Three kinds of file descriptor, as with KVM:
+ *   system fd  open("/dev/kvisor")      -> KVISOR_CREATE_VM
+ *   VM fd      memory regions            -> KVISOR_CREATE_VCPU
+ *   vCPU fd    registers, events, RUN, mmap of struct kvisor_run
+ *
+ * Every structure has a fixed layout on x86-64 (explicit padding, which
+ * must be zero on input).  Documentation/api.rst describes every ioctl,
+ * field and errno.
+ */
+#ifndef _UAPI_LINUX_KVISOR_H
+#define _UAPI_LINUX_KVISOR_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#define KVISOR_API_VERSION	1
+
+/* Free in Documentation/userspace-api/ioctl/ioctl-number.rst (6.1). */
+#define KVISOR_IO		0xB9
+
+/* ------------------------------------------------------------------ */
+/* System fd                                                          */
+/* ------------------------------------------------------------------ */
+
+/* Returns KVISOR_API_VERSION.  The argument must be 0. */
+#define KVISOR_GET_API_VERSION		_IO(KVISOR_IO, 0x00)
+/* Argument: a KVISOR_CAP_* number.  Returns its value, 0 if absent. */
+#define KVISOR_CHECK_EXTENSION		_IO(KVISOR_IO, 0x01)
+/* Argument must be 0.  Returns a new VM fd. */
+#define KVISOR_CREATE_VM		_IO(KVISOR_IO, 0x02)
+/* Returns the size to mmap() on a vCPU fd for struct kvisor_run. */
+#define KVISOR_GET_VCPU_MMAP_SIZE	_IO(KVISOR_IO, 0x03)
+
+/* KVISOR_CHECK_EXTENSION capabilities. */
+#define KVISOR_CAP_VENDOR		1	/* KVISOR_VENDOR_* */
+#define KVISOR_CAP_NESTED_PAGING	2	/* EPT or NPT: 1 */
+#define KVISOR_CAP_UNRESTRICTED_GUEST	3	/* real mode runs natively: 1 */
+#define KVISOR_CAP_TAGGED_TLB		4	/* VPIDs/ASIDs available */
+#define KVISOR_CAP_MAX_VCPUS		5	/* vCPUs per VM */
+#define KVISOR_CAP_MAX_MEMORY_SLOTS	6	/* memory regions per VM */
+#define KVISOR_CAP_MAX_MEMORY_MB	7	/* guest memory per VM, MiB */
+#define KVISOR_CAP_HW_ENABLED		8	/* 1 while VT-x/AMD-V is on */
+
+#define KVISOR_VENDOR_INTEL		1	/* VT-x */
+#define KVISOR_VENDOR_AMD		2	/* AMD-V */
+
+/* ------------------------------------------------------------------ */
+/* VM fd                                                              */
+/* ------------------------------------------------------------------ */
+
+#define KVISOR_MEM_READONLY		(1u << 0)
+
+struct kvisor_memory_region {
+	__u32 slot;
+	__u32 flags;		/* KVISOR_MEM_* */
+	__u64 guest_phys_addr;	/* page aligned */
+	__u64 memory_size;	/* page aligned; 0 deletes the slot */
+	__u64 userspace_addr;	/* page aligned */
+};
+
+#define KVISOR_SET_MEMORY_REGION \
+	_IOW(KVISOR_IO, 0x10, struct kvisor_memory_region)
+/* Argument: the vCPU id (0 .. MAX_VCPUS-1).  Returns a new vCPU fd. */
+#define KVISOR_CREATE_VCPU		_IO(KVISOR_IO, 0x11)
+
+/* ------------------------------------------------------------------ */
+/* vCPU fd                                                            */
+/* ------------------------------------------------------------------ */
+
+struct kvisor_regs {
+	__u64 rax, rbx, rcx, rdx;
+	__u64 rsi, rdi, rsp, rbp;
+	__u64 r8, r9, r10, r11;
+	__u64 r12, r13, r14, r15;
+	__u64 rip, rflags;
+};
+
+struct kvisor_segment {
+	__u64 base;
+	__u32 limit;		/* byte granular, as the CPU uses it */
+	__u16 selector;
+	__u8  type;
+	__u8  present, dpl, db, s, l, g, avl;
+	__u8  unusable;
+	__u8  padding;
+};
+
+struct kvisor_dtable {
+	__u64 base;
+	__u16 limit;
+	__u16 padding[3];
+};
+
+struct kvisor_sregs {
+	struct kvisor_segment cs, ds, es, fs, gs, ss;
+	struct kvisor_segment tr, ldt;
+	struct kvisor_dtable gdt, idt;
+	__u64 cr0, cr2, cr3, cr4, cr8;
+	__u64 efer;
+	__u64 apic_base;
+};
+
+struct kvisor_msr_entry {
+	__u32 index;
+	__u32 reserved;		/* must be 0 */
+	__u64 data;
+};
+
+/*
+ * KVISOR_GET_MSRS/KVISOR_SET_MSRS: nmsrs entries follow.  Both return the
+ * number of entries processed; processing stops at the first MSR that is
+ * unknown or whose value is refused.
+ */
+struct kvisor_msrs {
+	__u32 nmsrs;		/* at most KVISOR_MAX_MSR_ENTRIES */
+	__u32 padding;
+	struct kvisor_msr_entry entries[];
+};
+
+#define KVISOR_MAX_MSR_ENTRIES		256
+
+#define KVISOR_CPUID_FLAG_INDEXED	(1u << 0)	/* index matters */
+
+struct kvisor_cpuid_entry {
+	__u32 function;
+	__u32 index;
+	__u32 flags;		/* KVISOR_CPUID_FLAG_* */
+	__u32 eax, ebx, ecx, edx;
+	__u32 padding;
+};
+
+/*
+ * KVISOR_SET_CPUID replaces the table the guest sees.  KVISOR_GET_CPUID
+ * returns it (the default is the host's, filtered); if nent is too small
+ * it fails with E2BIG and sets nent to the size needed.
+ */
+struct kvisor_cpuid {
+	__u32 nent;		/* at most KVISOR_MAX_CPUID_ENTRIES */
+	__u32 padding;
+	struct kvisor_cpuid_entry entries[];
+};
+
+#define KVISOR_MAX_CPUID_ENTRIES	256
+
+#define KVISOR_EVENT_EXCEPTION		1
+#define KVISOR_EVENT_INTERRUPT		2	/* external, maskable */
+#define KVISOR_EVENT_NMI		3
+
+#define KVISOR_EVENT_HAS_ERROR_CODE	(1u << 0)
+
+struct kvisor_event {
+	__u32 type;		/* KVISOR_EVENT_* */
+	__u32 vector;		/* exceptions 0-31, interrupts 32-255 */
+	__u32 error_code;
+	__u32 flags;		/* KVISOR_EVENT_* flags */
+};
+
+/*
+ * Exit counters: KVISOR_GET_STATS fills counters[] indexed by
+ * KVISOR_STAT_*; every exit counts once in KVISOR_STAT_EXITS and once
+ * under its reason, whether it was handled in the kernel or not.
+ */
+#define KVISOR_STAT_EXITS		0
+#define KVISOR_STAT_HLT			1
+#define KVISOR_STAT_IO			2
+#define KVISOR_STAT_MMIO		3
+#define KVISOR_STAT_HYPERCALL		4
+#define KVISOR_STAT_CPUID		5
+#define KVISOR_STAT_MSR_READ		6
+#define KVISOR_STAT_MSR_WRITE		7
+#define KVISOR_STAT_NPF			8	/* nested page fault, mapped */
+#define KVISOR_STAT_EXTERNAL_INTR	9
+#define KVISOR_STAT_NMI			10
+#define KVISOR_STAT_INTR_WINDOW		11
+#define KVISOR_STAT_EXCEPTION		12
+#define KVISOR_STAT_XSETBV		13
+#define KVISOR_STAT_CR_ACCESS		14
+#define KVISOR_STAT_SHUTDOWN		15
+#define KVISOR_STAT_SIGNAL		16	/* RUN ended for a signal */
+#define KVISOR_STAT_OTHER		17
+#define KVISOR_STAT_NR			18
+
+struct kvisor_vcpu_stats {
+	__u64 counters[64];	/* KVISOR_STAT_NR used; the rest are 0 */
+};
+
+#define KVISOR_RUN		_IO(KVISOR_IO, 0x20)
+#define KVISOR_GET_REGS		_IOR(KVISOR_IO, 0x21, struct kvisor_regs)
+#define KVISOR_SET_REGS		_IOW(KVISOR_IO, 0x22, struct kvisor_regs)
+#define KVISOR_GET_SREGS	_IOR(KVISOR_IO, 0x23, struct kvisor_sregs)
+#define KVISOR_SET_SREGS	_IOW(KVISOR_IO, 0x24, struct kvisor_sregs)
+#define KVISOR_GET_MSRS		_IOWR(KVISOR_IO, 0x25, struct kvisor_msrs)
+#define KVISOR_SET_MSRS		_IOW(KVISOR_IO, 0x26, struct kvisor_msrs)
+#define KVISOR_SET_CPUID	_IOW(KVISOR_IO, 0x27, struct kvisor_cpuid)
+#define KVISOR_GET_CPUID	_IOWR(KVISOR_IO, 0x28, struct kvisor_cpuid)
+#define KVISOR_INJECT_EVENT	_IOW(KVISOR_IO, 0x29, struct kvisor_event)
+#define KVISOR_GET_STATS	_IOR(KVISOR_IO, 0x2a, struct kvisor_vcpu_stats)
+
+/* ------------------------------------------------------------------ */
+/* The run structure, mmap()ed from a vCPU fd at offset 0             */
+/* ------------------------------------------------------------------ */
+
+#define KVISOR_EXIT_UNKNOWN		0
+#define KVISOR_EXIT_HLT			1
+#define KVISOR_EXIT_IO			2
+#define KVISOR_EXIT_MMIO		3
+#define KVISOR_EXIT_HYPERCALL		4
+#define KVISOR_EXIT_SHUTDOWN		5	/* triple fault */
+#define KVISOR_EXIT_FAIL_ENTRY		6
+#define KVISOR_EXIT_INTR		7	/* RUN returned -EINTR */
+#define KVISOR_EXIT_INTERNAL_ERROR	8
+#define KVISOR_EXIT_IRQ_WINDOW_OPEN	9
+
+#define KVISOR_EXIT_IO_IN		0
+#define KVISOR_EXIT_IO_OUT		1
+
+#define KVISOR_INTERNAL_ERROR_EMULATION	1	/* undecodable MMIO insn */
+#define KVISOR_INTERNAL_ERROR_UNEXPECTED 2	/* unhandled hardware exit */
+
+struct kvisor_run {
+	/* in: set by userspace before KVISOR_RUN */
+	__u8 request_interrupt_window;
+	__u8 immediate_exit;
+	__u8 padding1[6];
+
+	/* out: set by the kernel when KVISOR_RUN returns */
+	__u32 exit_reason;			/* KVISOR_EXIT_* */
+	__u8 ready_for_interrupt_injection;
+	__u8 if_flag;
+	__u16 padding2;
+	__u64 padding3;
+
+	union {
+		/* KVISOR_EXIT_FAIL_ENTRY */
+		struct {
+			__u64 hardware_reason;	/* VMX exit reason / SVM code */
+			__u64 error;		/* VM-instruction error */
+			__u32 cpu;
+			__u32 padding;
+		} fail_entry;
+		/*
+		 * KVISOR_EXIT_IO: count items of size bytes each, at
+		 * data_offset from the start of this structure.  For IN,
+		 * userspace writes them there before the next RUN.
+		 */
+		struct {
+			__u8 direction;		/* KVISOR_EXIT_IO_* */
+			__u8 size;		/* 1, 2 or 4 */
+			__u16 port;
+			__u32 count;
+			__u64 data_offset;
+		} io;
+		/* KVISOR_EXIT_MMIO: for a read, fill data before next RUN */
+		struct {
+			__u64 phys_addr;
+			__u8 data[8];
+			__u32 len;		/* 1, 2, 4 or 8 */
+			__u8 is_write;
+			__u8 padding[3];
+		} mmio;
+		/* KVISOR_EXIT_HYPERCALL: userspace sets ret */
+		struct {
+			__u64 nr;
+			__u64 args[4];
+			__u64 ret;
+		} hypercall;
+		/* KVISOR_EXIT_INTERNAL_ERROR */
+		struct {
+			__u32 suberror;		/* KVISOR_INTERNAL_ERROR_* */
+			__u32 insn_len;
+			__u8 insn_bytes[16];
+			__u64 hardware_reason;
+			__u64 gpa;
+		} internal;
+		char padding[256];
+	};
+};
+
+#endif /* _UAPI_LINUX_KVISOR_H */
