@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The small x86 instruction decoder that MMIO emulation needs.
+ *
+ * It recognises only the instructions a guest uses to touch device memory:
+ * MOV (88/89/8A/8B/C6/C7, A0-A3 moffs), MOVZX/MOVSX (0F B6/B7/BE/BF),
+ * MOVSXD (63 with REX.W), STOS (AA/AB) and MOVS (A4/A5), with operand-size,
+ * address-size, REP and segment prefixes and REX.  Anything else is
+ * reported as unknown so that the caller exits with an internal error that
+ * carries the bytes, instead of guessing.
+ *
+ * Pure function of its input: no guest or host state is touched, so it is
+ * built into the module and, unchanged, into a userspace unit test.
+ */
+#ifndef KVISOR_DECODE_H
+#define KVISOR_DECODE_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#else
+#include <stdbool.h>
+#include <stdint.h>
+typedef uint8_t u8;
+typedef uint32_t u32;
+typedef uint64_t u64;
+typedef int64_t s64;
+#endif
+
+#define KVISOR_INSN_MAX	15	/* architectural maximum length */
+
+enum kvisor_insn_op {
+	KVISOR_INSN_MOV_STORE,	/* mem <- reg or immediate */
+	KVISOR_INSN_MOV_LOAD,	/* reg <- mem (zero-extends 32-bit in 64-bit mode) */
+	KVISOR_INSN_MOVZX,	/* reg <- zero-extended mem */
+	KVISOR_INSN_MOVSX,	/* reg <- sign-extended mem */
+	KVISOR_INSN_STOS,	/* [rDI] <- AL/AX/EAX/RAX, rDI += size */
+	KVISOR_INSN_MOVS,	/* [rDI] <- [rSI], both advance */
+};
+
+/* General register numbers, as in ModRM/REX encoding (RAX=0 ... R15=15). */
+#define KVISOR_REG_NONE		(-1)
+
+struct kvisor_insn {
+	enum kvisor_insn_op op;
+	u8 len;			/* bytes, prefixes included */
+	u8 size;		/* memory access size: 1, 2, 4 or 8 */
+	u8 dst_size;		/* register size written by loads: 1-8 */
+	u8 addr_size;		/* 2, 4 or 8: for rSI/rDI/rCX updates */
+	int reg;		/* register operand, or KVISOR_REG_NONE */
+	bool high_byte;		/* reg is AH/CH/DH/BH (no REX, size 1) */
+	bool has_imm;		/* store of an immediate */
+	u64 imm;		/* sign-extended to size */
+	bool rep;		/* REP prefix on STOS/MOVS */
+};
+
+/*
+ * Decode the instruction at @bytes (@avail bytes readable) executing with
+ * default operand/address size @mode (2 = 16-bit, 4 = 32-bit, 8 = 64-bit
+ * long mode).  Returns 0 and fills @insn, or -EINVAL for anything outside
+ * the supported set (or truncated, or longer than 15 bytes).
+ */
+int kvisor_decode_mmio(const u8 *bytes, unsigned int avail, unsigned int mode,
+		       struct kvisor_insn *insn);
+
+#endif /* KVISOR_DECODE_H */
