@@ -16,32 +16,29 @@
 #define MSR_IA32_VMX_PROCBASED_CTLS	0x482
 #define MSR_IA32_VMX_PROCBASED_CTLS2	0x48b
 
-FIXTURE(sysfd) {
+/*
+ * Open the system device, or SKIP where there is no VT-x/AMD-V.  A macro,
+ * not a fixture: the 6.1 harness runs a test body even after its
+ * FIXTURE_SETUP skipped.
+ */
+#define OPEN_SYSFD(fd) do {						\
+	if (cpu_virt() == CPU_VIRT_NONE)				\
+		SKIP(return, "no VT-x or AMD-V in this box");		\
+	fd = open(KVISOR_DEV, O_RDWR | O_CLOEXEC);			\
+	ASSERT_LE(0, fd) TH_LOG("open %s: %s", KVISOR_DEV, strerror(errno)); \
+} while (0)
+
+TEST(api_version)
+{
 	int fd;
-};
 
-FIXTURE_SETUP(sysfd)
-{
-	if (cpu_virt() == CPU_VIRT_NONE)
-		SKIP(return, "no VT-x or AMD-V in this box");
-	self->fd = open(KVISOR_DEV, O_RDWR | O_CLOEXEC);
-	ASSERT_LE(0, self->fd) TH_LOG("open %s: %s", KVISOR_DEV, strerror(errno));
-}
-
-FIXTURE_TEARDOWN(sysfd)
-{
-	if (self->fd >= 0)
-		close(self->fd);
-}
-
-TEST_F(sysfd, api_version)
-{
-	EXPECT_EQ(KVISOR_API_VERSION, ioctl(self->fd, KVISOR_GET_API_VERSION, 0));
-	EXPECT_EQ(-1, ioctl(self->fd, KVISOR_GET_API_VERSION, 1));
+	OPEN_SYSFD(fd);
+	EXPECT_EQ(KVISOR_API_VERSION, ioctl(fd, KVISOR_GET_API_VERSION, 0));
+	EXPECT_EQ(-1, ioctl(fd, KVISOR_GET_API_VERSION, 1));
 	EXPECT_EQ(EINVAL, errno);
 }
 
-TEST_F(sysfd, unknown_ioctls)
+TEST(unknown_ioctls)
 {
 	const unsigned long bad[] = {
 		_IO(KVISOR_IO, 0x7f), _IO(KVISOR_IO, 0xff), _IO(0xAE, 0x00),
@@ -49,29 +46,37 @@ TEST_F(sysfd, unknown_ioctls)
 		KVISOR_RUN, KVISOR_SET_MEMORY_REGION,	/* vCPU / VM fd only */
 	};
 	unsigned int i;
+	int fd;
 
+	OPEN_SYSFD(fd);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		errno = 0;
-		EXPECT_EQ(-1, ioctl(self->fd, bad[i], 0)) TH_LOG("ioctl %#lx", bad[i]);
+		EXPECT_EQ(-1, ioctl(fd, bad[i], 0)) TH_LOG("ioctl %#lx", bad[i]);
 		EXPECT_EQ(ENOTTY, errno) TH_LOG("ioctl %#lx", bad[i]);
 	}
 }
 
-TEST_F(sysfd, vendor_matches_cpu)
+TEST(vendor_matches_cpu)
 {
-	long v = ioctl(self->fd, KVISOR_CHECK_EXTENSION, KVISOR_CAP_VENDOR);
+	int fd;
+	long v;
 
+	OPEN_SYSFD(fd);
+	v = ioctl(fd, KVISOR_CHECK_EXTENSION, KVISOR_CAP_VENDOR);
 	EXPECT_EQ(cpu_virt() == CPU_VIRT_VMX ? KVISOR_VENDOR_INTEL : KVISOR_VENDOR_AMD, v);
 }
 
 /* Nested paging, unrestricted guest and TLB tags, as the CPU states them. */
-TEST_F(sysfd, features_match_cpu)
+TEST(features_match_cpu)
 {
-	long np = ioctl(self->fd, KVISOR_CHECK_EXTENSION, KVISOR_CAP_NESTED_PAGING);
-	long ug = ioctl(self->fd, KVISOR_CHECK_EXTENSION, KVISOR_CAP_UNRESTRICTED_GUEST);
-	long tags = ioctl(self->fd, KVISOR_CHECK_EXTENSION, KVISOR_CAP_TAGGED_TLB);
 	bool want_np, want_ug;
-	long want_tags;
+	long np, ug, tags, want_tags;
+	int fd;
+
+	OPEN_SYSFD(fd);
+	np = ioctl(fd, KVISOR_CHECK_EXTENSION, KVISOR_CAP_NESTED_PAGING);
+	ug = ioctl(fd, KVISOR_CHECK_EXTENSION, KVISOR_CAP_UNRESTRICTED_GUEST);
+	tags = ioctl(fd, KVISOR_CHECK_EXTENSION, KVISOR_CAP_TAGGED_TLB);
 
 	if (cpu_virt() == CPU_VIRT_SVM) {
 		uint32_t r[4];
@@ -96,15 +101,18 @@ TEST_F(sysfd, features_match_cpu)
 	EXPECT_EQ(want_tags, tags);
 }
 
-TEST_F(sysfd, limits)
+TEST(limits)
 {
-	EXPECT_LE(1, ioctl(self->fd, KVISOR_CHECK_EXTENSION, KVISOR_CAP_MAX_VCPUS));
-	EXPECT_LE(1, ioctl(self->fd, KVISOR_CHECK_EXTENSION, KVISOR_CAP_MAX_MEMORY_SLOTS));
-	EXPECT_LE(1, ioctl(self->fd, KVISOR_CHECK_EXTENSION, KVISOR_CAP_MAX_MEMORY_MB));
+	int fd;
+
+	OPEN_SYSFD(fd);
+	EXPECT_LE(1, ioctl(fd, KVISOR_CHECK_EXTENSION, KVISOR_CAP_MAX_VCPUS));
+	EXPECT_LE(1, ioctl(fd, KVISOR_CHECK_EXTENSION, KVISOR_CAP_MAX_MEMORY_SLOTS));
+	EXPECT_LE(1, ioctl(fd, KVISOR_CHECK_EXTENSION, KVISOR_CAP_MAX_MEMORY_MB));
 	/* unknown capabilities are absent, not an error */
-	EXPECT_EQ(0, ioctl(self->fd, KVISOR_CHECK_EXTENSION, 0));
-	EXPECT_EQ(0, ioctl(self->fd, KVISOR_CHECK_EXTENSION, 0x7fffffff));
-	EXPECT_EQ(0, ioctl(self->fd, KVISOR_CHECK_EXTENSION, -1L));
+	EXPECT_EQ(0, ioctl(fd, KVISOR_CHECK_EXTENSION, 0));
+	EXPECT_EQ(0, ioctl(fd, KVISOR_CHECK_EXTENSION, 0x7fffffff));
+	EXPECT_EQ(0, ioctl(fd, KVISOR_CHECK_EXTENSION, -1L));
 }
 
 TEST_HARNESS_MAIN
