@@ -11,6 +11,12 @@
 
 #include <linux/types.h>
 
+struct kvisor_vm;
+struct kvisor_vcpu;
+struct kvisor_exit;
+struct kvisor_sregs;
+struct kvisor_event;
+
 /* What a backend found at probe time; the core answers CHECK_EXTENSION. */
 struct kvisor_arch_caps {
 	u32 vendor;			/* KVISOR_VENDOR_* */
@@ -38,6 +44,60 @@ struct kvisor_arch_ops {
 	 */
 	int (*hw_enable)(void);
 	void (*hw_disable)(void);
+
+	/*
+	 * Nested page table entry format.  The table walker (mmu.c) is
+	 * shared; only the bits of an entry differ between EPT and NPT.
+	 */
+	u64 (*npt_table_entry)(u64 pa);
+	u64 (*npt_leaf_entry)(u64 pa, bool writable, bool large);
+	bool (*npt_present)(u64 entry);
+
+	/*
+	 * VMs.  vm_init NULL means this backend cannot run guests yet:
+	 * KVISOR_CREATE_VM fails with EOPNOTSUPP.  Process context.
+	 */
+	int (*vm_init)(struct kvisor_vm *vm);
+	void (*vm_destroy)(struct kvisor_vm *vm);
+
+	/* vCPUs: allocate/free the control block, PC reset state. */
+	int (*vcpu_create)(struct kvisor_vcpu *vcpu);
+	void (*vcpu_free)(struct kvisor_vcpu *vcpu);
+
+	/*
+	 * Enter the guest once and decode the exit into @exit.  Called
+	 * with preemption and interrupts disabled, guest FPU loaded; the
+	 * backend reloads whatever per-CPU state it needs each time (so
+	 * migration between entries is always safe) and returns with
+	 * interrupts still disabled.  Syncs rsp/rip/rflags and gpr[] of the
+	 * core to and from its own state.
+	 */
+	void (*run)(struct kvisor_vcpu *vcpu, struct kvisor_exit *exit);
+
+	/* Registers held in the backend's control block. */
+	void (*get_sregs)(struct kvisor_vcpu *vcpu, struct kvisor_sregs *sregs);
+	void (*set_sregs)(struct kvisor_vcpu *vcpu,
+			  const struct kvisor_sregs *sregs);
+	int (*get_cpl)(struct kvisor_vcpu *vcpu);
+	/*
+	 * MSRs whose guest value lives in the control block (EFER, PAT,
+	 * SYSCALL/SYSENTER, segment bases, TSC).  The core has validated the
+	 * value.  Return -ENOENT for an MSR the backend does not hold.
+	 */
+	int (*get_msr)(struct kvisor_vcpu *vcpu, u32 index, u64 *data);
+	int (*set_msr)(struct kvisor_vcpu *vcpu, u32 index, u64 data);
+
+	/*
+	 * Events.  inject_event returns false when the injection slot is
+	 * taken (an event interrupted by the last exit is re-delivered
+	 * first); the core retries after the next exit.  The interrupt
+	 * window makes the next exit KVISOR_X_IRQ_WINDOW as soon as the
+	 * guest can take an external interrupt.
+	 */
+	bool (*interrupt_allowed)(struct kvisor_vcpu *vcpu);
+	bool (*inject_event)(struct kvisor_vcpu *vcpu,
+			     const struct kvisor_event *event);
+	void (*set_irq_window)(struct kvisor_vcpu *vcpu, bool on);
 };
 
 extern const struct kvisor_arch_ops kvisor_vmx_ops;

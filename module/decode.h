@@ -44,7 +44,14 @@ struct kvisor_insn {
 	enum kvisor_insn_op op;
 	u8 len;			/* bytes, prefixes included */
 	u8 size;		/* memory access size: 1, 2, 4 or 8 */
-	u8 dst_size;		/* register size written by loads: 1-8 */
+	/*
+	 * Register bytes written by loads (0 for stores).  Extend the value
+	 * read to dst_size (sign for MOVSX, else zero), then: high_byte:
+	 * bits 15:8; dst_size 8, or 4 in 64-bit mode (MOVSX r32 only): the
+	 * whole register, zero-extended; else the low dst_size bytes.  MOV
+	 * and MOVZX to a 32-bit register in 64-bit mode report 8.
+	 */
+	u8 dst_size;
 	u8 addr_size;		/* 2, 4 or 8: for rSI/rDI/rCX updates */
 	int reg;		/* register operand, or KVISOR_REG_NONE */
 	bool high_byte;		/* reg is AH/CH/DH/BH (no REX, size 1) */

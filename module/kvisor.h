@@ -3,10 +3,65 @@
 #ifndef KVISOR_H
 #define KVISOR_H
 
+#include <linux/kref.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <asm/fpu/api.h>
+#include <asm/fpu/types.h>
 #include <linux/kvisor.h>
 #include "arch.h"
+#include "decode.h"
 
-/* Limits, reported by KVISOR_CHECK_EXTENSION (Documentation/api.rst). */
+/*
+ * Limits, reported by KVISOR_CHECK_EXTENSION (Documentation/api.rst).
+ *
+ * Errno values of the VM and vCPU ioctls (for Documentation/api.rst):
+ *
+ *   any fd, unknown ioctl or ioctl of another fd type      ENOTTY
+ *   KVISOR_CREATE_VM      arg != 0                          EINVAL
+ *                         backend cannot run VMs (VT-x yet) EOPNOTSUPP
+ *                         KVM or another hypervisor holds
+ *                         the hardware                      EBUSY
+ *   KVISOR_SET_MEMORY_REGION
+ *                         slot >= KVISOR_MAX_MEM_SLOTS,
+ *                         unknown flags, guest address, size
+ *                         or user address not page aligned,
+ *                         guest range wraps or goes beyond
+ *                         the guest-physical limit (2^48 or
+ *                         the CPU's physical width), single
+ *                         region > KVISOR_MAX_MEMORY_MB     EINVAL
+ *                         slot in use (delete it first), or
+ *                         guest range overlaps another slot EEXIST
+ *                         VM total > KVISOR_MAX_MEMORY_MB   ENOSPC
+ *                         RLIMIT_MEMLOCK exceeded (without
+ *                         CAP_IPC_LOCK), out of memory      ENOMEM
+ *                         user range not mapped/accessible  EFAULT
+ *                         caller is not the VM's process    EIO
+ *                         size 0 on a free slot: no-op      0
+ *   KVISOR_CREATE_VCPU    id >= KVISOR_MAX_VCPUS            EINVAL
+ *                         id already created                EEXIST
+ *                         caller is not the VM's process    EIO
+ *   KVISOR_RUN            arg != 0                          EINVAL
+ *                         caller is not the VM's process    EIO
+ *                         signal pending or immediate_exit  EINTR
+ *                         (exit_reason KVISOR_EXIT_INTR)
+ *                         (a second thread's RUN waits for the first)
+ *                         out of memory for nested tables   ENOMEM
+ *   KVISOR_SET_REGS/SREGS nonzero padding, unknown EFER bits,
+ *                         CR0/CR4 bits 63:32, CR8 > 15      EINVAL
+ *   KVISOR_GET/SET_MSRS   nmsrs > KVISOR_MAX_MSR_ENTRIES,
+ *                         nonzero padding or reserved       EINVAL
+ *                         (otherwise: count processed, see uapi)
+ *   KVISOR_SET_CPUID      nent > KVISOR_MAX_CPUID_ENTRIES,
+ *                         nonzero padding, unknown flags    EINVAL
+ *   KVISOR_GET_CPUID      nent too small (nent updated)     E2BIG
+ *   KVISOR_INJECT_EVENT   unknown type/flags, vector out of
+ *                         range for the type, error-code
+ *                         flag not matching the vector      EINVAL
+ *                         an event of that type is queued   EBUSY
+ *   bad user pointer anywhere                               EFAULT
+ */
 #define KVISOR_MAX_VCPUS	16
 #define KVISOR_MAX_MEM_SLOTS	32
 #define KVISOR_MAX_MEMORY_MB	(64 * 1024)
@@ -21,5 +76,182 @@ void kvisor_hw_exit(void);
 int kvisor_hw_get(void);
 void kvisor_hw_put(void);
 bool kvisor_hw_enabled(void);
+
+/* ------------------------------------------------------------------ */
+
+/* ModRM register numbers; gpr[] of a vCPU is indexed by them. */
+enum {
+	KVISOR_RAX, KVISOR_RCX, KVISOR_RDX, KVISOR_RBX,
+	KVISOR_RSP, KVISOR_RBP, KVISOR_RSI, KVISOR_RDI,
+	KVISOR_R8, KVISOR_R9, KVISOR_R10, KVISOR_R11,
+	KVISOR_R12, KVISOR_R13, KVISOR_R14, KVISOR_R15,
+	KVISOR_NR_GPRS
+};
+
+struct kvisor_memslot {
+	u64 gfn;		/* first guest frame */
+	u64 npages;		/* 0: slot free */
+	u64 uaddr;
+	u32 flags;		/* KVISOR_MEM_* */
+	struct page **pages;	/* pinned, npages entries */
+};
+
+struct kvisor_vcpu;
+
+struct kvisor_vm {
+	struct kref ref;		/* VM fd + one per vCPU fd */
+	struct mm_struct *mm;		/* the creator's, mmgrab()ed */
+	struct mutex lock;		/* slots (writers), vCPU table */
+	spinlock_t mmu_lock;		/* slots (readers), nested tables */
+	struct kvisor_memslot slots[KVISOR_MAX_MEM_SLOTS];
+	u64 total_pages;		/* pinned over all slots */
+	struct kvisor_vcpu *vcpus[KVISOR_MAX_VCPUS];
+	/* nested page tables; format from kvisor_ops->npt */
+	struct page *npt_root;
+	unsigned int npt_levels;
+	/* bumped when nested translations were removed: new tags needed */
+	atomic64_t tlb_gen;
+	void *arch;
+};
+
+/* What RUN must finish before entering the guest again. */
+enum kvisor_pending {
+	KVISOR_PENDING_NONE,
+	KVISOR_PENDING_PIO_IN,		/* copy run->io data to AL/AX/EAX */
+	KVISOR_PENDING_PIO_INS,		/* copy run->io data to ES:rDI */
+	KVISOR_PENDING_PIO_OUTS,	/* advance rSI/rCX */
+	KVISOR_PENDING_MMIO_READ,	/* run->mmio.data to the destination */
+	KVISOR_PENDING_HYPERCALL,	/* run->hypercall.ret to RAX */
+};
+
+#define KVISOR_MMU_CACHE_PAGES	8	/* enough for one 5-level map */
+
+struct kvisor_vcpu {
+	struct kvisor_vm *vm;
+	u32 id;
+	struct mutex mutex;		/* one ioctl at a time per vCPU */
+	struct kvisor_run *run;		/* shared with userspace */
+
+	/* guest registers the core owns; the backend syncs rsp/rip/rflags */
+	u64 gpr[KVISOR_NR_GPRS];
+	u64 rip;
+	u64 rflags;
+
+	struct fpu_guest guest_fpu;
+	u64 xcr0;
+	u64 apic_base;
+	u64 tsc_aux;
+	unsigned long dr[4];		/* guest DR0-3 */
+	u32 pkru;			/* guest PKRU */
+	bool shutdown;			/* triple fault: RUN needs SET_SREGS */
+
+	/* userspace-injected events, delivered at the next entry */
+	struct kvisor_event exception;
+	bool exception_pending;
+	bool nmi_pending;
+	bool irq_pending;
+	u8 irq_vector;
+
+	/* an exit handed to userspace that RUN completes */
+	enum kvisor_pending pending;
+	struct kvisor_insn insn;	/* KVISOR_PENDING_MMIO_READ */
+	u64 pending_addr;		/* linear address for INS/MOVS */
+	u32 pending_count;
+
+	struct kvisor_cpuid_entry *cpuid;
+	u32 cpuid_nent;
+
+	struct kvisor_vcpu_stats stats;
+
+	/* free pages for nested tables, filled outside mmu_lock */
+	struct page *mmu_cache[KVISOR_MMU_CACHE_PAGES];
+	unsigned int mmu_cache_nr;
+
+	void *arch;
+};
+
+/* The neutral form of an exit: the backend decodes its own once. */
+enum kvisor_exit_kind {
+	KVISOR_X_NONE,		/* backend handled it: just re-enter */
+	KVISOR_X_EXT_INTR,
+	KVISOR_X_NMI,
+	KVISOR_X_IRQ_WINDOW,
+	KVISOR_X_HLT,
+	KVISOR_X_IO,
+	KVISOR_X_NPF,
+	KVISOR_X_HYPERCALL,
+	KVISOR_X_CPUID,
+	KVISOR_X_RDMSR,
+	KVISOR_X_WRMSR,
+	KVISOR_X_XSETBV,
+	KVISOR_X_RDTSCP,
+	KVISOR_X_NOP_INSN,	/* INVD, WBINVD: skip */
+	KVISOR_X_UD,		/* virtualization insns: inject #UD */
+	KVISOR_X_SHUTDOWN,
+	KVISOR_X_FAIL_ENTRY,
+	KVISOR_X_UNEXPECTED,
+};
+
+struct kvisor_exit {
+	enum kvisor_exit_kind kind;
+	u32 insn_len;		/* of the exiting instruction, 0 if none */
+	u64 hw_reason;		/* vendor exit code, for traces and errors */
+	u64 hw_info;
+	union {
+		struct {
+			u16 port;
+			u8 size;	/* 1, 2, 4 */
+			u8 addr_size;	/* 2, 4, 8 as reported; see exit.c */
+			bool in, string, rep;
+		} io;
+		struct {
+			u64 gpa;
+			bool write, fetch, present;
+		} npf;
+	};
+};
+
+/* x86 exception vectors the core injects. */
+#define KVISOR_UD_VECTOR	6
+#define KVISOR_GP_VECTOR	13
+#define KVISOR_PF_VECTOR	14
+
+/* vm.c */
+int kvisor_vm_create(void);
+struct kvisor_memslot *kvisor_gfn_to_slot(struct kvisor_vm *vm, u64 gfn);
+void kvisor_vm_put(struct kvisor_vm *vm);
+
+/* vcpu.c */
+int kvisor_vcpu_create(struct kvisor_vm *vm, unsigned long id);
+void kvisor_vcpu_queue_exception(struct kvisor_vcpu *vcpu, u32 vector,
+				 bool has_error, u32 error);
+
+/* mmu.c */
+int kvisor_mmu_init(struct kvisor_vm *vm);
+void kvisor_mmu_destroy(struct kvisor_vm *vm);
+int kvisor_mmu_pin_slot(struct kvisor_vm *vm, struct kvisor_memslot *slot);
+void kvisor_mmu_unpin_slot(struct kvisor_vm *vm, struct kvisor_memslot *slot);
+void kvisor_mmu_zap_range(struct kvisor_vm *vm, u64 gfn, u64 npages);
+void kvisor_mmu_flush_vm(struct kvisor_vm *vm);
+int kvisor_mmu_topup_cache(struct kvisor_vcpu *vcpu);
+void kvisor_mmu_free_cache(struct kvisor_vcpu *vcpu);
+/* 1: mapped; 0: not RAM or write to read-only (MMIO); <0 error */
+int kvisor_mmu_map_gpa(struct kvisor_vcpu *vcpu, u64 gpa, bool write);
+int kvisor_read_gpa(struct kvisor_vm *vm, u64 gpa, void *buf, unsigned int len);
+int kvisor_write_gpa(struct kvisor_vm *vm, u64 gpa, const void *buf,
+		     unsigned int len);
+int kvisor_gva_to_gpa(struct kvisor_vcpu *vcpu,
+		      const struct kvisor_sregs *sregs, u64 gva, u64 *gpa);
+int kvisor_read_gva(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *sregs,
+		    u64 gva, void *buf, unsigned int len);
+int kvisor_write_gva(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *sregs,
+		     u64 gva, const void *buf, unsigned int len);
+
+/* exit.c */
+int kvisor_exit_handle(struct kvisor_vcpu *vcpu, struct kvisor_exit *x);
+int kvisor_exit_complete_pending(struct kvisor_vcpu *vcpu);
+int kvisor_cpuid_init_default(struct kvisor_vcpu *vcpu);
+int kvisor_msr_get(struct kvisor_vcpu *vcpu, u32 index, u64 *data);
+int kvisor_msr_set(struct kvisor_vcpu *vcpu, u32 index, u64 data, bool host);
 
 #endif /* KVISOR_H */

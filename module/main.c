@@ -57,6 +57,10 @@ static long kvisor_dev_ioctl(struct file *file, unsigned int ioctl,
 		return arg ? -EINVAL : KVISOR_API_VERSION;
 	case KVISOR_CHECK_EXTENSION:
 		return kvisor_check_extension(arg);
+	case KVISOR_CREATE_VM:
+		return arg ? -EINVAL : kvisor_vm_create();
+	case KVISOR_GET_VCPU_MMAP_SIZE:
+		return arg ? -EINVAL : PAGE_SIZE;
 	default:
 		return -ENOTTY;
 	}
