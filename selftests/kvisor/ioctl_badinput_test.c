@@ -24,12 +24,17 @@
 	EXPECT_EQ(err, errno) TH_LOG("%s: %s", #call, strerror(errno));	\
 } while (0)
 
-/* An address with nothing mapped: a page mapped, then unmapped. */
+/*
+ * An address no access can succeed at: a PROT_NONE page that stays
+ * reserved, so that no later mmap (a vCPU's run page, say) can land there
+ * and make the "bad" pointer valid.
+ */
 static void *unmapped_page(void)
 {
-	void *p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	static void *p;
 
-	munmap(p, 4096);
+	if (!p)
+		p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	return p;
 }
 
