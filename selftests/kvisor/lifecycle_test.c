@@ -11,7 +11,8 @@
 #include "kselftest_harness.h"
 #include "vm.h"
 
-#define CYCLES	1000
+#define CYCLES		1000
+#define WARMUP_CYCLES	300
 
 /*
  * Tolerances.  One leaked page per cycle is 4000 KiB over 1000 cycles, one
@@ -112,7 +113,13 @@ TEST_F_TIMEOUT(life, thousand_cycles, 290)
 
 	VM_CREATE_OR_SKIP(&probe);
 	vm_destroy(&probe);
-	for (i = 0; i < 20; i++) {	/* warm the caches up */
+	/*
+	 * Warm-up.  Measured in the svm box: MemFree falls by ~2 MiB over
+	 * the first 250 cycles (per-CPU page lists and slab pages growing to
+	 * their working size) and then stays flat to the kB over the next
+	 * 750, so measure only after that.
+	 */
+	for (i = 0; i < WARMUP_CYCLES; i++) {
 		r = cycle(&v);
 		ASSERT_EQ(0, r) TH_LOG("warm-up cycle %d: %s (%s)", i, strerror(-r),
 				       v.run ? vcpu_exit_str(&v) : "");
