@@ -41,7 +41,8 @@ ST_SRC   := $(wildcard selftests/kvisor/*_test.c)
 ST_BINS  := $(patsubst selftests/kvisor/%.c,$(STDIR)/kvisor/%,$(ST_SRC))
 
 .PHONY: all module userspace selftests check check-svm check-vmx check-none \
-	demo deps install clean lint checkpatch sparse help uapi-check
+	demo deps install clean lint checkpatch sparse help uapi-check \
+	guests userspace-test install-userspace
 
 all: module userspace selftests
 
@@ -63,7 +64,7 @@ module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 
 # --- userspace ---------------------------------------------------------------
-userspace: uapi-check $(LIB) $(BIN)/kvisor
+userspace: uapi-check $(LIB) $(BIN)/kvisor guests
 
 # The uapi header must compile on its own, in C and in C++.
 uapi-check: $(O_DIR)/.uapi-ok
@@ -84,6 +85,82 @@ $(LIB): $(patsubst userspace/lib/%.c,$(O_DIR)/lib/%.o,$(LIB_SRC))
 $(BIN)/kvisor: $(TOOL_SRC) $(wildcard userspace/kvisor/*.h) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(UCFLAGS) -o $@ $(TOOL_SRC) $(LIB) $(ULDFLAGS)
+
+# The tool's device models and image checks, unit-tested on the host (no
+# /dev/kvisor needed): `make userspace-test`.
+TOOL_DEV_SRC := $(filter userspace/kvisor/pio.c userspace/kvisor/dev_%.c,$(TOOL_SRC))
+$(O_DIR)/tests/dev_test: userspace/tests/dev_test.c $(TOOL_DEV_SRC) \
+		$(wildcard userspace/kvisor/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(UCFLAGS) -Iuserspace/kvisor -o $@ $< $(TOOL_DEV_SRC) $(ULDFLAGS)
+
+userspace-test: userspace
+	$(O_DIR)/tests/dev_test
+	KVISOR_TOOL_TEST_NODEV=1 userspace/tests/tool_test.sh $(O_DIR)/guests
+
+# --- sample guests (freestanding; gcc, as and ld only) ------------------------
+GDIR    := $(O_DIR)/guests
+GSRC    := userspace/guests
+GCFLAGS := -O2 -g -Wall -Wextra -Werror -std=gnu11 -ffreestanding -nostdlib \
+	   -fno-pic -fno-pie -fno-stack-protector -fno-asynchronous-unwind-tables \
+	   -fcf-protection=none -mgeneral-regs-only -I$(GSRC)/include
+GLDFLAGS := -nostdlib -static --build-id=none -z max-page-size=0x1000 \
+	    -z noexecstack --no-warn-rwx-segments
+GUESTS  := $(GDIR)/real16.bin $(GDIR)/halt16.bin $(GDIR)/triple16.bin \
+	   $(GDIR)/idle16.bin \
+	   $(GDIR)/mb32.elf $(GDIR)/mb32-kludge.bin $(GDIR)/long64.elf \
+	   $(GDIR)/bad/.made
+GHDR    := $(wildcard $(GSRC)/include/*.h)
+
+guests: $(GUESTS) $(O_DIR)/tests/dev_test
+
+$(GDIR)/%16.o: $(GSRC)/%16.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -c -o $@ $<
+
+$(GDIR)/%16.bin: $(GDIR)/%16.o $(GSRC)/flat.ld
+	ld -m elf_i386 -T $(GSRC)/flat.ld $(GLDFLAGS) -o $@ $<
+
+$(GDIR)/mb_start.o: $(GSRC)/mb_start.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -c -o $@ $<
+
+$(GDIR)/mb_start-kludge.o: $(GSRC)/mb_start.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -DAOUT_KLUDGE -c -o $@ $<
+
+$(GDIR)/mb32.o: $(GSRC)/mb32.c $(GHDR)
+	@mkdir -p $(dir $@)
+	$(CC) -m32 $(GCFLAGS) -c -o $@ $<
+
+$(GDIR)/mb32.elf: $(GDIR)/mb_start.o $(GDIR)/mb32.o $(GSRC)/mb32.ld
+	ld -m elf_i386 -T $(GSRC)/mb32.ld $(GLDFLAGS) -o $@ $(filter %.o,$^)
+
+# the same kernel as a flat binary: the header's a.out kludge fields place it
+$(GDIR)/mb32-kludge.bin: $(GDIR)/mb_start-kludge.o $(GDIR)/mb32.o $(GSRC)/mb32.ld
+	ld -m elf_i386 -T $(GSRC)/mb32.ld $(GLDFLAGS) --oformat binary -o $@ \
+		$(filter %.o,$^)
+
+$(GDIR)/long64_start.o: $(GSRC)/long64_start.S
+	@mkdir -p $(dir $@)
+	$(CC) -c -o $@ $<
+
+$(GDIR)/long64.o: $(GSRC)/long64.c $(GHDR)
+	@mkdir -p $(dir $@)
+	$(CC) -m64 -mno-red-zone $(GCFLAGS) -c -o $@ $<
+
+$(GDIR)/long64.elf: $(GDIR)/long64_start.o $(GDIR)/long64.o $(GSRC)/long64.ld
+	ld -m elf_x86_64 -T $(GSRC)/long64.ld $(GLDFLAGS) -o $@ $(filter %.o,$^)
+
+# crafted bad images for userspace/tests/tool_test.sh
+$(O_DIR)/tests/mkbad: userspace/tests/mkbad.c
+	@mkdir -p $(dir $@)
+	$(CC) $(UCFLAGS) -o $@ $< $(ULDFLAGS)
+
+$(GDIR)/bad/.made: $(O_DIR)/tests/mkbad
+	@mkdir -p $(dir $@)
+	$(O_DIR)/tests/mkbad $(dir $@)
+	@touch $@
 
 # --- selftests ---------------------------------------------------------------
 # kselftest_harness.h, kselftest.h, the runner and checkpatch.pl come from
@@ -150,15 +227,27 @@ demo: deps
 # --- install (real hardware) -------------------------------------------------
 PREFIX  ?= /usr/local
 DESTDIR ?=
-install: all
+LIBKVISOR_VERSION := 0.2
+install: all install-userspace
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
 	depmod -a $(notdir $(patsubst %/build,%,$(KDIR)))
-	install -D -m 0755 $(BIN)/kvisor $(DESTDIR)$(PREFIX)/bin/kvisor
-	install -D -m 0644 uapi/linux/kvisor.h $(DESTDIR)$(PREFIX)/include/linux/kvisor.h
 	install -D -m 0644 scripts/udev/60-kvisor.rules \
 		$(DESTDIR)/etc/udev/rules.d/60-kvisor.rules
 	getent group kvisor >/dev/null || groupadd --system kvisor
 	-udevadm control --reload-rules && udevadm trigger --name-match=kvisor
+
+# the tool, libkvisor and its pkg-config file (libkvisor.pc, for
+# `pkg-config --cflags --libs libkvisor`); no module, no root needed with
+# DESTDIR/PREFIX
+install-userspace: userspace
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(LIBKVISOR_VERSION)|g' \
+		userspace/lib/libkvisor.pc.in > $(O_DIR)/lib/libkvisor.pc
+	install -D -m 0755 $(BIN)/kvisor $(DESTDIR)$(PREFIX)/bin/kvisor
+	install -D -m 0644 uapi/linux/kvisor.h $(DESTDIR)$(PREFIX)/include/linux/kvisor.h
+	install -D -m 0644 userspace/lib/libkvisor.h $(DESTDIR)$(PREFIX)/include/libkvisor.h
+	install -D -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libkvisor.a
+	install -D -m 0644 $(O_DIR)/lib/libkvisor.pc \
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig/libkvisor.pc
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean

@@ -65,6 +65,20 @@ const char *kvisor_stat_name(unsigned int stat)
 	return NAME(stat_names, stat);
 }
 
+const char *kvisor_event_type_name(unsigned int type)
+{
+	switch (type) {
+	case KVISOR_EVENT_EXCEPTION:
+		return "exception";
+	case KVISOR_EVENT_INTERRUPT:
+		return "interrupt";
+	case KVISOR_EVENT_NMI:
+		return "nmi";
+	default:
+		return "unknown";
+	}
+}
+
 const char *kvisor_strerror(const char *what, int err)
 {
 	static char buf[512];
@@ -72,13 +86,25 @@ const char *kvisor_strerror(const char *what, int err)
 
 	if (err < 0)
 		err = -err;
-	if (err == ENOENT && strstr(what, "/dev/kvisor"))
-		advice = ": load the module with 'sudo modprobe kvisor'";
-	else if (err == EACCES && strstr(what, "/dev/kvisor"))
+	if (err == ENOENT && strstr(what, "/dev/kvisor")) {
+		/* "open /dev/kvisor" -> "/dev/kvisor not found: ..." */
+		if (!strncmp(what, "open ", 5))
+			what += 5;
+		snprintf(buf, sizeof(buf),
+			 "%s not found: load the module with 'sudo modprobe kvisor'",
+			 what);
+		return buf;
+	}
+	if (err == EACCES && strstr(what, "/dev/kvisor"))
 		advice = ": add yourself to group 'kvisor'";
 	else if (err == EBUSY)
 		advice = " (another hypervisor holds VT-x/AMD-V)";
-	snprintf(buf, sizeof(buf), "%s: %s%s", what,
-		 err == ENOENT && *advice ? "not found" : strerror(err), advice);
+	else if (err == ENOTTY)
+		advice = " (not a kvisor device, or an older module)";
+	else if (err == EOPNOTSUPP)
+		advice = " (the module cannot do this on this CPU: see dmesg)";
+	else if (err == ENODEV && strstr(what, "/dev/kvisor"))
+		advice = " (VT-x/AMD-V is off or unavailable)";
+	snprintf(buf, sizeof(buf), "%s: %s%s", what, strerror(err), advice);
 	return buf;
 }

@@ -26,3 +26,17 @@ long kvisor_check_extension(int sys_fd, unsigned long cap)
 
 	return r < 0 ? -errno : r;
 }
+
+int kvisor_create_vm(int sys_fd)
+{
+	int r = ioctl(sys_fd, KVISOR_CREATE_VM, 0);
+
+	return r < 0 ? -errno : r;
+}
+
+long kvisor_vcpu_mmap_size(int sys_fd)
+{
+	int r = ioctl(sys_fd, KVISOR_GET_VCPU_MMAP_SIZE, 0);
+
+	return r < 0 ? -errno : r;
+}
