@@ -145,20 +145,24 @@ check-svm check-vmx check-none: check-%:
 
 demo: deps
 	$(MAKE) all
-	scripts/testbox --box svm --run 'scripts/demo'
+	scripts/testbox --box svm --add scripts/demo.sh --run 'sh demo.sh'
 
 # --- install (real hardware) -------------------------------------------------
+# DESTDIR stages everything (module included) under a directory instead.
 PREFIX  ?= /usr/local
 DESTDIR ?=
+MOD_KVER := $(notdir $(patsubst %/build,%,$(KDIR)))
 install: all
-	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
-	depmod -a $(notdir $(patsubst %/build,%,$(KDIR)))
+	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_PATH=$(DESTDIR) modules_install
+	depmod -a $(if $(DESTDIR),-b $(DESTDIR)) $(MOD_KVER)
 	install -D -m 0755 $(BIN)/kvisor $(DESTDIR)$(PREFIX)/bin/kvisor
 	install -D -m 0644 uapi/linux/kvisor.h $(DESTDIR)$(PREFIX)/include/linux/kvisor.h
 	install -D -m 0644 scripts/udev/60-kvisor.rules \
 		$(DESTDIR)/etc/udev/rules.d/60-kvisor.rules
+ifeq ($(DESTDIR),)
 	getent group kvisor >/dev/null || groupadd --system kvisor
-	-udevadm control --reload-rules && udevadm trigger --name-match=kvisor
+	-udevadm control --reload-rules && udevadm trigger --sysname-match=kvisor
+endif
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
