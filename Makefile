@@ -51,7 +51,10 @@ help:
 	@echo "make check      lint, then the selftests in the svm, vmx and none boxes"
 	@echo "make demo       boot the svm box and show the module working"
 	@echo "make deps       install the Debian packages the build and the boxes need"
-	@echo "make install    install module, tool, header, udev rule (real hardware)"
+	@echo "make install    install module, tool, libkvisor, headers, udev rule (real hardware)"
+	@echo "make install-userspace  the tool, libkvisor and libkvisor.pc only"
+	@echo "make guests     the sample guests, in build/guests/"
+	@echo "make userspace-test     host unit tests of the tool (no module needed)"
 	@echo "make lint       checkpatch + sparse + W=1 on the kernel code"
 	@echo "variables: KDIR=<kernel build dir>  BOX=svm|vmx|none  V=1"
 
@@ -189,13 +192,20 @@ $(STDIR)/kvisor/%: selftests/kvisor/%.c $(ST_LIB_SRC) $(wildcard selftests/kviso
 	@mkdir -p $(dir $@)
 	$(CC) $(ST_CFLAGS) -o $@ $< $(ST_LIB_SRC) $(LIB) $(ULDFLAGS)
 
-selftests: $(ST_BINS) $(KSFT)/.extracted selftests/kvisor/settings
+# The tool's end-to-end test runs as a kselftest too, with the sample
+# guests and the bad images beside it.
+ST_SCRIPTS := tool_test.sh
+
+selftests: $(ST_BINS) $(KSFT)/.extracted selftests/kvisor/settings guests
 	@mkdir -p $(STDIR)/kselftest
 	cp $(KSFT)/tools/testing/selftests/run_kselftest.sh $(STDIR)/
 	cp $(KSFT)/tools/testing/selftests/kselftest/runner.sh \
 	   $(KSFT)/tools/testing/selftests/kselftest/prefix.pl $(STDIR)/kselftest/
 	cp selftests/kvisor/settings $(STDIR)/kvisor/
-	@for t in $(notdir $(ST_BINS)); do echo "kvisor:$$t"; done > $(STDIR)/kselftest-list.txt
+	cp userspace/tests/tool_test.sh $(STDIR)/kvisor/
+	cp -r $(GDIR)/*.bin $(GDIR)/*.elf $(GDIR)/bad $(STDIR)/kvisor/
+	@for t in $(notdir $(ST_BINS)) $(ST_SCRIPTS); do echo "kvisor:$$t"; done \
+		> $(STDIR)/kselftest-list.txt
 
 # --- style -------------------------------------------------------------------
 KCODE := $(wildcard module/*.[ch] module/*/*.[ch]) uapi/linux/kvisor.h
@@ -222,19 +232,23 @@ check-svm check-vmx check-none: check-%:
 
 demo: deps
 	$(MAKE) all
-	scripts/testbox --box svm --run 'scripts/demo'
+	scripts/testbox --box svm --add scripts/demo.sh --run 'sh demo.sh'
 
 # --- install (real hardware) -------------------------------------------------
+# DESTDIR stages everything (module included) under a directory instead.
 PREFIX  ?= /usr/local
 DESTDIR ?=
 LIBKVISOR_VERSION := 0.2
+MOD_KVER := $(notdir $(patsubst %/build,%,$(KDIR)))
 install: all install-userspace
-	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
-	depmod -a $(notdir $(patsubst %/build,%,$(KDIR)))
+	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_PATH=$(DESTDIR) modules_install
+	depmod -a $(if $(DESTDIR),-b $(DESTDIR)) $(MOD_KVER)
 	install -D -m 0644 scripts/udev/60-kvisor.rules \
 		$(DESTDIR)/etc/udev/rules.d/60-kvisor.rules
+ifeq ($(DESTDIR),)
 	getent group kvisor >/dev/null || groupadd --system kvisor
-	-udevadm control --reload-rules && udevadm trigger --name-match=kvisor
+	-udevadm control --reload-rules && udevadm trigger --sysname-match=kvisor
+endif
 
 # the tool, libkvisor and its pkg-config file (libkvisor.pc, for
 # `pkg-config --cflags --libs libkvisor`); no module, no root needed with
