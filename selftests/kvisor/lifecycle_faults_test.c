@@ -480,4 +480,104 @@ TEST(rlimit_memlock_too_small)
 	EXPECT_TRUE(all_released(ref0));
 }
 
+static long meminfo_kb(const char *field)
+{
+	char line[128];
+	size_t n = strlen(field);
+	long v = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, n) && line[n] == ':') {
+			sscanf(line + n + 1, "%ld", &v);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+#define HUGE_REGION	(64ull << 30)	/* KVISOR_CAP_MAX_MEMORY_MB */
+#define HUGE_TRIES	16
+
+static int huge_fd;
+static void *huge_uaddr;
+
+static void *huge_regions(void *arg)
+{
+	struct kvisor_memory_region mr = {
+		.slot = (uintptr_t)arg, .memory_size = HUGE_REGION,
+		.guest_phys_addr = (uintptr_t)arg * HUGE_REGION,
+		.userspace_addr = (uintptr_t)huge_uaddr,
+	};
+	int i;
+
+	for (i = 0; i < HUGE_TRIES; i++)
+		if (ioctl(huge_fd, KVISOR_SET_MEMORY_REGION, &mr) != -1 ||
+		    (errno != ENOMEM && errno != EPERM))
+			return (void *)1;
+	return NULL;
+}
+
+/*
+ * An unprivileged caller over RLIMIT_MEMLOCK is refused before the kernel
+ * allocates anything for the region: asking for 64 GiB regions, over and
+ * over from 2 threads, must not make the kernel vmalloc() their 128 MiB
+ * page arrays first (a box of 1 GiB would be pushed to the OOM killer).
+ */
+TEST(rlimit_memlock_checked_before_allocating)
+{
+	const gid_t kvmember[] = { UID_KVMEMBER, GID_KVISOR };
+	long base, peak = 0, now;
+	struct dev_mode m;
+	struct vm vm;
+	int status;
+	pid_t pid;
+
+	VM_CREATE_OR_SKIP(&vm);
+	vm_destroy(&vm);
+	apply_udev_rule(&m);
+	base = meminfo_kb("VmallocUsed");
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct rlimit rl = { 64 << 10, 64 << 10 };
+		pthread_t th[2];
+		void *r0 = NULL, *r1 = NULL;
+		int fd;
+
+		if (setrlimit(RLIMIT_MEMLOCK, &rl) || become(UID_KVMEMBER, kvmember, 2))
+			_exit(2);
+		fd = open(KVISOR_DEV, O_RDWR);
+		huge_fd = fd < 0 ? -1 : ioctl(fd, KVISOR_CREATE_VM, 0);
+		/* low in the address space, so that 64 GiB from it is user space */
+		huge_uaddr = mmap((void *)0x10000000000ull, 0x200000, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (huge_fd < 0 || huge_uaddr == MAP_FAILED)
+			_exit(3);
+		if (pthread_create(&th[0], NULL, huge_regions, (void *)0) ||
+		    pthread_create(&th[1], NULL, huge_regions, (void *)1))
+			_exit(4);
+		pthread_join(th[0], &r0);
+		pthread_join(th[1], &r1);
+		_exit(r0 || r1 ? 1 : 0);
+	}
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		now = meminfo_kb("VmallocUsed");
+		if (now - base > peak)
+			peak = now - base;
+		usleep(500);
+	}
+	restore_dev(&m);
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("1: a 64 GiB region was not refused with "
+						 "ENOMEM/EPERM; 2-4: setup");
+	printf("# %d refused 64 GiB regions under a 64 KiB RLIMIT_MEMLOCK: vmalloc peak +%ld kB\n",
+	       2 * HUGE_TRIES, peak);
+	fflush(stdout);
+	EXPECT_LT(peak, 32768) TH_LOG("the kernel allocated %ld kB for regions it then refused",
+				      peak);
+}
+
 TEST_HARNESS_MAIN
