@@ -221,13 +221,19 @@ int kvisor_mmu_pin_slot(struct kvisor_vm *vm, struct kvisor_memslot *slot)
 
 	if (!(slot->flags & KVISOR_MEM_READONLY))
 		gup |= FOLL_WRITE;
-	pages = kvmalloc_array(slot->npages, sizeof(*pages), GFP_KERNEL_ACCOUNT);
-	if (!pages)
-		return -ENOMEM;
-	/* RLIMIT_MEMLOCK unless CAP_IPC_LOCK: -ENOMEM when over. */
+	/*
+	 * RLIMIT_MEMLOCK unless CAP_IPC_LOCK: -ENOMEM when over.  Checked
+	 * first: the page array of a refused region (up to 128 MiB) is
+	 * never allocated.
+	 */
 	ret = account_locked_vm(vm->mm, slot->npages, true);
 	if (ret)
-		goto err_free;
+		return ret;
+	pages = kvmalloc_array(slot->npages, sizeof(*pages), GFP_KERNEL_ACCOUNT);
+	if (!pages) {
+		ret = -ENOMEM;
+		goto err_unaccount;
+	}
 
 	while (done < slot->npages) {
 		unsigned long chunk = min_t(u64, slot->npages - done, 1UL << 18);
@@ -251,9 +257,9 @@ int kvisor_mmu_pin_slot(struct kvisor_vm *vm, struct kvisor_memslot *slot)
 
 err_unpin:
 	unpin_user_pages(pages, done);
-	account_locked_vm(vm->mm, slot->npages, false);
-err_free:
 	kvfree(pages);
+err_unaccount:
+	account_locked_vm(vm->mm, slot->npages, false);
 	return ret == -ENOMEM || ret == -EINTR ? ret : -EFAULT;
 }
 
