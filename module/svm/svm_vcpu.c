@@ -461,6 +461,12 @@ void svm_set_sregs(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *s)
 	struct vmcb_save_area *save = &sv->vmcb->save;
 	u64 efer = s->efer | EFER_SVME;
 
+	/*
+	 * New CR3/paging state from userspace: VMRUN does not flush the
+	 * guest's TLB for a changed CR3, so take a fresh ASID at the next
+	 * entry rather than let the guest see stale translations.
+	 */
+	sv->asid_cpu = -1;
 	svm_seg_set(&save->cs, &s->cs);
 	svm_seg_set(&save->ds, &s->ds);
 	svm_seg_set(&save->es, &s->es);
