@@ -163,3 +163,4 @@ install: all
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	rm -rf $(O_DIR)
+include userspace/bench/bench.mk
