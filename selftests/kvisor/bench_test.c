@@ -98,7 +98,7 @@ TEST(quick_run_prints_table)
 	p = popen(cmd, "r");
 	ASSERT_NE(NULL, p);
 	while (fgets(line, sizeof(line), p)) {
-		TH_LOG("%s", strtok(strdup(line), "\n") ?: "");
+		TH_LOG("%.*s", (int)strcspn(line, "\n"), line);
 		if (strstr(line, "kvisor: VM creation not supported on this CPU (EOPNOTSUPP)"))
 			unsupported = true;
 		if (!strncmp(line, "metric ", 7)) {

@@ -90,7 +90,7 @@ static struct {
 } opt = {
 	.reps = 7,
 	.exits = 5000,
-	.compute = 5000000,
+	.compute = 50000000,
 	.touch_mib = 256,
 	.startups = 10,
 	.smp_exits = 2000,
@@ -693,7 +693,7 @@ static void usage(FILE *f)
 		"  -v            also print kvisor's exit counters per metric\n"
 		"  -r REPS       repetitions (default 7, at most %d)\n"
 		"  -n EXITS      exits per cpuid/pio-out/mmio-write measurement (5000)\n"
-		"  -c LOOPS      compute loop iterations (5000000)\n"
+		"  -c LOOPS      compute loop iterations (50000000)\n"
 		"  -m MIB        memory touched by mem-touch (256)\n"
 		"  -s STARTUPS   VM start-ups per startup measurement (10)\n"
 		"  -p SMP_EXITS  exits per vCPU in smp4-pio-out (2000)\n"

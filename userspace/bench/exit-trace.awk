@@ -8,12 +8,20 @@
 # exit (guest run + VMRUN/#VMEXIT) and from the exit to the next
 # kvisor_entry of the same vCPU (handling, in the kernel or through
 # userspace and back), in microseconds.
+# trace-cmd prints the exit kind as a number: enum kvisor_exit_kind
+# (module/kvisor.h), in order.
+BEGIN {
+	split("handled external_interrupt nmi interrupt_window hlt io npf " \
+	      "hypercall cpuid rdmsr wrmsr xsetbv rdtscp nop_insn " \
+	      "undefined_insn shutdown fail_entry unexpected", kind, " ")
+	for (i = 1; i in kind; i++) name[sprintf("0x%x", i - 1)] = kind[i]
+}
 {
 	ev = ""; ts = -1
 	for (i = 1; i <= NF; i++) {
 		if ($i ~ /^[0-9]+\.[0-9]+:$/) { ts = substr($i, 1, length($i) - 1) + 0 }
 		if ($i == "kvisor_entry:" || $i == "kvisor_exit:") { ev = $i; v = $(i + 2) }
-		if ($i == "reason") r = $(i + 1)
+		if ($i == "reason") r = ($(i + 1) in name) ? name[$(i + 1)] : $(i + 1)
 	}
 	if (ev == "" || ts < 0) next
 	if (ev == "kvisor_entry:") {
