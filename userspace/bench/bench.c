@@ -86,6 +86,7 @@ static struct {
 	long startups;
 	long smp_exits;		/* per vCPU */
 	long timeout;		/* s per measurement */
+	unsigned int only_metrics;	/* -M: bit per metric, 0 = all */
 	bool verbose;
 } opt = {
 	.reps = 7,
@@ -658,8 +659,11 @@ static void measure(int rep, unsigned int m, int i)
 	struct ctx c;
 	double v;
 
-	if (backend_err[i] || x->err[i])
+	if (backend_err[i] || x->err[i] ||
+	    (opt.only_metrics && !(opt.only_metrics & (1u << m)))) {
+		x->err[i] = x->err[i] ?: ENODATA;
 		return;
+	}
 	snprintf(what, sizeof(what), "%s %s, repetition %d", x->name,
 		 backends[i]->name, rep);
 	current_what = what;
@@ -688,7 +692,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kvisor-bench [-q] [-v] [-r REPS] [-n EXITS] [-c LOOPS] [-m MIB]\n"
-		"                    [-s STARTUPS] [-p SMP_EXITS] [-t SECONDS] [-b kvm|kvisor|both]\n"
+		"                    [-s STARTUPS] [-p SMP_EXITS] [-t SECONDS] [-M METRIC]\n"
+		"                    [-b kvm|kvisor|both]\n"
 		"  -q            quick: 1 repetition, tiny counts (a smoke test)\n"
 		"  -v            also print kvisor's exit counters per metric\n"
 		"  -r REPS       repetitions (default 7, at most %d)\n"
@@ -698,6 +703,7 @@ static void usage(FILE *f)
 		"  -s STARTUPS   VM start-ups per startup measurement (10)\n"
 		"  -p SMP_EXITS  exits per vCPU in smp4-pio-out (2000)\n"
 		"  -t SECONDS    give up (exit 3) when one measurement takes longer (120)\n"
+		"  -M METRIC     measure only this metric (repeatable)\n"
 		"  -b WHICH      measure only KVM or only kvisor\n", MAX_REPS);
 }
 
@@ -718,7 +724,7 @@ int main(int argc, char **argv)
 	int c, rep, i, only = -1;
 	unsigned int m, g;
 
-	while ((c = getopt(argc, argv, "qvr:n:c:m:s:p:b:t:h")) != -1) {
+	while ((c = getopt(argc, argv, "qvr:n:c:m:s:p:b:t:M:h")) != -1) {
 		switch (c) {
 		case 'q':
 			opt.reps = 1;
@@ -748,6 +754,14 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			opt.smp_exits = num_arg(optarg);
+			break;
+		case 'M':
+			for (m = 0; m < NR_METRICS; m++)
+				if (!strcmp(optarg, metrics[m].name))
+					break;
+			if (m == NR_METRICS)
+				goto bad;
+			opt.only_metrics |= 1u << m;
 			break;
 		case 't':
 			opt.timeout = num_arg(optarg);
