@@ -6,13 +6,18 @@
 #
 #   make bench              boot the svm box (QEMU TCG, AMD-V), run both
 #   make bench BOX=vmx      the vmx box (Bochs, VT-x): KVM only, for now
-#   BENCH_ARGS=...          kvisor-bench options (default: -v)
+#   BENCH_ARGS=...          kvisor-bench options (default: -v; in the vmx box,
+#                           where Bochs is ~100x slower, smaller counts)
 #
 # The table is also kept in build/bench-$(BOX).log (the serial log).
 
 BENCH_SRC  := $(wildcard userspace/bench/*.c)
 BENCH_BIN  := $(BIN)/kvisor-bench
+ifeq ($(BOX),vmx)
+BENCH_ARGS ?= -v -r 3 -n 500 -c 1000000 -m 32 -s 3 -p 200 -t 1200
+else
 BENCH_ARGS ?= -v
+endif
 BENCH_KVM_MOD := $(if $(filter vmx,$(BOX)),kvm-intel,kvm-amd)
 
 .PHONY: bench
