@@ -266,3 +266,4 @@ install-userspace: userspace
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	rm -rf $(O_DIR)
+include userspace/bench/bench.mk
