@@ -670,8 +670,21 @@ static long pins_outstanding(void)
 {
 	char line[128];
 	long acq = 0, rel = 0;
-	FILE *f = fopen("/proc/vmstat", "r");
+	FILE *f;
+	int fd;
 
+	/*
+	 * The counters live partly in per-CPU deltas that are folded into
+	 * the totals lazily; writing stat_refresh folds them all, so the
+	 * reading is exact.
+	 */
+	fd = open("/proc/sys/vm/stat_refresh", O_WRONLY);
+	if (fd >= 0) {
+		if (write(fd, "1", 1) < 0)
+			perror("/proc/sys/vm/stat_refresh");
+		close(fd);
+	}
+	f = fopen("/proc/vmstat", "r");
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
