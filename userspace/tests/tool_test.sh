@@ -172,6 +172,9 @@ t "check long64.elf" 0 "format    elf64|mode      long|kvisor's page-table area"
 # --- the guests, in the VM ---------------------------------------------------
 if [ "$nodev" = 1 ]; then
 	skip "guest runs" "KVISOR_TOOL_TEST_NODEV=1"
+elif [ ! -e /dev/kvisor ] && ! grep -qwE 'vmx|svm' /proc/cpuinfo; then
+	# no VT-x/AMD-V at all (the "none" box): kvisor cannot load here
+	skip "guest runs" "no VT-x or AMD-V on this CPU"
 elif [ ! -e /dev/kvisor ]; then
 	not_ok "guest runs: /dev/kvisor missing (set KVISOR_TOOL_TEST_NODEV=1 to skip)"
 elif ! "$KVISOR" run "$dir/halt16.bin" </dev/null >/dev/null 2>"$tmp/probe" &&
