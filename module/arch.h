@@ -56,6 +56,11 @@ struct kvisor_arch_ops {
 	/*
 	 * VMs.  vm_init NULL means this backend cannot run guests yet:
 	 * KVISOR_CREATE_VM fails with EOPNOTSUPP.  Process context.
+	 * vm_init runs after the (empty) nested root is allocated and may
+	 * set vm->npt_levels: NPT walks in the host's paging mode, EPT
+	 * walks as many levels as the EPTP says.  It returns EOPNOTSUPP
+	 * (after one pr_info_once line) when this CPU lacks what the
+	 * backend needs, e.g. VT-x without EPT or unrestricted guest.
 	 */
 	int (*vm_init)(struct kvisor_vm *vm);
 	void (*vm_destroy)(struct kvisor_vm *vm);
@@ -63,6 +68,17 @@ struct kvisor_arch_ops {
 	/* vCPUs: allocate/free the control block, PC reset state. */
 	int (*vcpu_create)(struct kvisor_vcpu *vcpu);
 	void (*vcpu_free)(struct kvisor_vcpu *vcpu);
+
+	/*
+	 * Optional.  The core calls vcpu_load before and vcpu_put after
+	 * every vCPU ioctl that uses the ops below, under the vCPU mutex,
+	 * in process context; all other vCPU ops except vcpu_create and
+	 * vcpu_free run between the two.  VT-x makes the VMCS current on
+	 * the calling CPU there and keeps it so across preemption and
+	 * migration (module/vmx/vmx_vcpu.c).
+	 */
+	void (*vcpu_load)(struct kvisor_vcpu *vcpu);
+	void (*vcpu_put)(struct kvisor_vcpu *vcpu);
 
 	/*
 	 * Enter the guest once and decode the exit into @exit.  Called

@@ -20,7 +20,8 @@
  *
  *   any fd, unknown ioctl or ioctl of another fd type      ENOTTY
  *   KVISOR_CREATE_VM      arg != 0                          EINVAL
- *                         backend cannot run VMs (VT-x yet) EOPNOTSUPP
+ *                         CPU lacks EPT/NPT or unrestricted
+ *                         guest (see CHECK_EXTENSION)      EOPNOTSUPP
  *                         KVM or another hypervisor holds
  *                         the hardware                      EBUSY
  *   KVISOR_SET_MEMORY_REGION

@@ -469,6 +469,8 @@ static long kvisor_vcpu_ioctl(struct file *file, unsigned int ioctl,
 	if (mutex_lock_killable(&vcpu->mutex))
 		return -EINTR;
 
+	if (kvisor_ops->vcpu_load)
+		kvisor_ops->vcpu_load(vcpu);
 	switch (ioctl) {
 	case KVISOR_RUN:
 		ret = vcpu_run(vcpu);
@@ -504,6 +506,8 @@ static long kvisor_vcpu_ioctl(struct file *file, unsigned int ioctl,
 		ret = -ENOTTY;
 		break;
 	}
+	if (kvisor_ops->vcpu_put)
+		kvisor_ops->vcpu_put(vcpu);
 	mutex_unlock(&vcpu->mutex);
 	return ret;
 }
