@@ -212,6 +212,33 @@ struct kvisor_exit {
 	};
 };
 
+/*
+ * A segment's attributes packed as in the descriptor's bytes 5 and 6
+ * without the limit nibble: bits 0-3 type, 4 S, 5-6 DPL, 7 P, 8 AVL,
+ * 9 L, 10 D/B, 11 G.  The VMCB stores exactly this (AMD APM Vol. 2,
+ * 15.5.1 "segment attrib"); the VMCS access rights put bits 8-11 at
+ * 12-15 (Intel SDM Vol. 3C, 24.4.1).  "unusable" is the caller's.
+ */
+static inline u16 kvisor_seg_attr(const struct kvisor_segment *s)
+{
+	return (s->type & 0xf) | (s->s & 1) << 4 | (s->dpl & 3) << 5 |
+	       (s->present & 1) << 7 | (s->avl & 1) << 8 | (s->l & 1) << 9 |
+	       (s->db & 1) << 10 | (s->g & 1) << 11;
+}
+
+static inline void kvisor_seg_set_attr(struct kvisor_segment *s, u16 a)
+{
+	s->type = a & 0xf;
+	s->s = (a >> 4) & 1;
+	s->dpl = (a >> 5) & 3;
+	s->present = (a >> 7) & 1;
+	s->avl = (a >> 8) & 1;
+	s->l = (a >> 9) & 1;
+	s->db = (a >> 10) & 1;
+	s->g = (a >> 11) & 1;
+	s->padding = 0;
+}
+
 /* x86 exception vectors the core injects. */
 #define KVISOR_UD_VECTOR	6
 #define KVISOR_GP_VECTOR	13

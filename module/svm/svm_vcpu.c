@@ -394,21 +394,11 @@ void svm_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 
 static void svm_seg_get(const struct vmcb_seg *v, struct kvisor_segment *s)
 {
-	u16 a = v->attrib;
-
 	s->base = v->base;
 	s->limit = v->limit;
 	s->selector = v->selector;
-	s->type = a & SVM_SELECTOR_TYPE_MASK;
-	s->s = !!(a & SVM_SELECTOR_S_MASK);
-	s->dpl = (a & SVM_SELECTOR_DPL_MASK) >> SVM_SELECTOR_DPL_SHIFT;
-	s->present = !!(a & SVM_SELECTOR_P_MASK);
-	s->avl = !!(a & SVM_SELECTOR_AVL_MASK);
-	s->l = !!(a & SVM_SELECTOR_L_MASK);
-	s->db = !!(a & SVM_SELECTOR_DB_MASK);
-	s->g = !!(a & SVM_SELECTOR_G_MASK);
+	kvisor_seg_set_attr(s, v->attrib);
 	s->unusable = !s->present;
-	s->padding = 0;
 }
 
 static void svm_seg_set(struct vmcb_seg *v, const struct kvisor_segment *s)
@@ -416,18 +406,7 @@ static void svm_seg_set(struct vmcb_seg *v, const struct kvisor_segment *s)
 	v->base = s->base;
 	v->limit = s->limit;
 	v->selector = s->selector;
-	if (s->unusable) {
-		v->attrib = 0;
-		return;
-	}
-	v->attrib = (s->type & SVM_SELECTOR_TYPE_MASK) |
-		    (s->s << SVM_SELECTOR_S_SHIFT) |
-		    (s->dpl << SVM_SELECTOR_DPL_SHIFT) |
-		    (s->present << SVM_SELECTOR_P_SHIFT) |
-		    (s->avl << SVM_SELECTOR_AVL_SHIFT) |
-		    (s->l << SVM_SELECTOR_L_SHIFT) |
-		    (s->db << SVM_SELECTOR_DB_SHIFT) |
-		    (s->g << SVM_SELECTOR_G_SHIFT);
+	v->attrib = s->unusable ? 0 : kvisor_seg_attr(s);
 }
 
 void svm_get_sregs(struct kvisor_vcpu *vcpu, struct kvisor_sregs *s)

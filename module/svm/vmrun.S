@@ -18,7 +18,7 @@
 #include <asm/asm.h>
 #include <asm/nospec-branch.h>
 
-#define G(r)	(r * 8)
+#include "entry_gprs.inc"
 
 .section .text, "ax"
 
@@ -39,20 +39,7 @@ SYM_FUNC_START(kvisor_svm_vmrun)
 	vmsave	%rax
 
 	mov	%rsi, %rax
-	mov	G(1)(%rax), %rcx
-	mov	G(2)(%rax), %rdx
-	mov	G(3)(%rax), %rbx
-	mov	G(5)(%rax), %rbp
-	mov	G(7)(%rax), %rdi
-	mov	G(8)(%rax), %r8
-	mov	G(9)(%rax), %r9
-	mov	G(10)(%rax), %r10
-	mov	G(11)(%rax), %r11
-	mov	G(12)(%rax), %r12
-	mov	G(13)(%rax), %r13
-	mov	G(14)(%rax), %r14
-	mov	G(15)(%rax), %r15
-	mov	G(6)(%rax), %rsi
+	KVISOR_LOAD_GPRS %rax
 
 	mov	(%rsp), %rax
 	vmload	%rax
@@ -68,33 +55,12 @@ SYM_FUNC_START(kvisor_svm_vmrun)
 	vmsave	%rax
 
 	mov	8(%rsp), %rax
-	mov	%rcx, G(1)(%rax)
-	mov	%rdx, G(2)(%rax)
-	mov	%rbx, G(3)(%rax)
-	mov	%rbp, G(5)(%rax)
-	mov	%rsi, G(6)(%rax)
-	mov	%rdi, G(7)(%rax)
-	mov	%r8, G(8)(%rax)
-	mov	%r9, G(9)(%rax)
-	mov	%r10, G(10)(%rax)
-	mov	%r11, G(11)(%rax)
-	mov	%r12, G(12)(%rax)
-	mov	%r13, G(13)(%rax)
-	mov	%r14, G(14)(%rax)
-	mov	%r15, G(15)(%rax)
+	KVISOR_SAVE_GPRS %rax
 
 	mov	16(%rsp), %rax
 	vmload	%rax
 
-	/* Leave no guest values in registers for speculation to use. */
-	xor	%ecx, %ecx
-	xor	%edx, %edx
-	xor	%esi, %esi
-	xor	%edi, %edi
-	xor	%r8d, %r8d
-	xor	%r9d, %r9d
-	xor	%r10d, %r10d
-	xor	%r11d, %r11d
+	KVISOR_SCRUB_AFTER_EXIT
 
 	add	$24, %rsp
 	pop	%rbx

@@ -19,7 +19,8 @@
 #include <asm/nospec-branch.h>
 #include <asm/unwind_hints.h>
 
-#define G(r)		(r * 8)
+#include "entry_gprs.inc"
+
 #define HOST_RSP_FIELD	0x6c14		/* SDM Vol. 3D, B.4.4 */
 
 .section .text, "ax"
@@ -40,21 +41,8 @@ SYM_FUNC_START(kvisor_vmx_vmenter)
 	/* ZF from here to VMLAUNCH/VMRESUME: MOVs leave the flags alone. */
 	mov	%rdi, %rax
 	test	%esi, %esi
-	mov	G(1)(%rax), %rcx
-	mov	G(2)(%rax), %rdx
-	mov	G(3)(%rax), %rbx
-	mov	G(5)(%rax), %rbp
-	mov	G(6)(%rax), %rsi
-	mov	G(7)(%rax), %rdi
-	mov	G(8)(%rax), %r8
-	mov	G(9)(%rax), %r9
-	mov	G(10)(%rax), %r10
-	mov	G(11)(%rax), %r11
-	mov	G(12)(%rax), %r12
-	mov	G(13)(%rax), %r13
-	mov	G(14)(%rax), %r14
-	mov	G(15)(%rax), %r15
-	mov	G(0)(%rax), %rax
+	KVISOR_LOAD_GPRS %rax
+	mov	KVISOR_GPR(0)(%rax), %rax
 	/* The VM exit below lands with this stack and frame. */
 	UNWIND_HINT_SAVE
 	jz	.Llaunch
@@ -77,32 +65,11 @@ SYM_INNER_LABEL(kvisor_vmx_vmexit, SYM_L_GLOBAL)
 	ENDBR
 	push	%rax
 	mov	8(%rsp), %rax
-	mov	%rcx, G(1)(%rax)
-	mov	%rdx, G(2)(%rax)
-	mov	%rbx, G(3)(%rax)
-	mov	%rbp, G(5)(%rax)
-	mov	%rsi, G(6)(%rax)
-	mov	%rdi, G(7)(%rax)
-	mov	%r8, G(8)(%rax)
-	mov	%r9, G(9)(%rax)
-	mov	%r10, G(10)(%rax)
-	mov	%r11, G(11)(%rax)
-	mov	%r12, G(12)(%rax)
-	mov	%r13, G(13)(%rax)
-	mov	%r14, G(14)(%rax)
-	mov	%r15, G(15)(%rax)
-	popq	G(0)(%rax)
+	KVISOR_SAVE_GPRS %rax
+	popq	KVISOR_GPR(0)(%rax)
 
-	/* Leave no guest values in registers for speculation to use. */
-	xor	%ecx, %ecx
-	xor	%edx, %edx
-	xor	%esi, %esi
-	xor	%edi, %edi
-	xor	%r8d, %r8d
-	xor	%r9d, %r9d
-	xor	%r10d, %r10d
-	xor	%r11d, %r11d
-	xor	%eax, %eax
+	/* With eIBRS only the last RSB entry needs overwriting. */
+	KVISOR_SCRUB_AFTER_EXIT X86_FEATURE_RSB_VMEXIT_LITE
 
 .Lout:
 	add	$8, %rsp

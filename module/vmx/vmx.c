@@ -249,21 +249,6 @@ static bool vmx_fixed_ok(unsigned long val, u32 msr0, u32 msr1)
 	return (val & fixed0) == fixed0 && (val & ~fixed1) == 0;
 }
 
-static int vmx_vmxon(u64 pa)
-{
-	/* VMfail sets CF or ZF; a fault (#UD/#GP) lands on label 2. */
-	asm goto("1: vmxon %[pa]\n\t"
-		 "jna %l[fail]\n\t"
-		 "jmp 3f\n"
-		 "2: jmp %l[fail]\n"
-		 "3:\n\t"
-		 _ASM_EXTABLE(1b, 2b)
-		 : : [pa] "m" (pa) : "cc", "memory" : fail);
-	return 0;
-fail:
-	return -EIO;
-}
-
 static int vmx_hw_enable(void)
 {
 	int cpu = smp_processor_id();

@@ -94,15 +94,29 @@ static __always_inline void vmcs_write(unsigned long field, unsigned long value)
 		     : : [f] "r" (field), [v] "rm" (value) : "cc", "memory");
 }
 
+/*
+ * The VMX instructions that take a physical address operand: 0, or -EIO
+ * when they VMfail (CF or ZF set) or fault (#UD/#GP lands on label 2).
+ */
+#define VMX_PA_INSN(insn)						\
+	"1: " insn " %[pa]\n\t"					\
+	"jna %l[fail]\n\t"						\
+	"jmp 3f\n"							\
+	"2: jmp %l[fail]\n"						\
+	"3:\n\t"							\
+	_ASM_EXTABLE(1b, 2b)
+
+static inline int vmx_vmxon(u64 pa)
+{
+	asm goto(VMX_PA_INSN("vmxon") : : [pa] "m" (pa) : "cc", "memory" : fail);
+	return 0;
+fail:
+	return -EIO;
+}
+
 static inline int vmcs_clear(u64 pa)
 {
-	asm goto("1: vmclear %[pa]\n\t"
-		 "jna %l[fail]\n\t"
-		 "jmp 3f\n"
-		 "2: jmp %l[fail]\n"
-		 "3:\n\t"
-		 _ASM_EXTABLE(1b, 2b)
-		 : : [pa] "m" (pa) : "cc", "memory" : fail);
+	asm goto(VMX_PA_INSN("vmclear") : : [pa] "m" (pa) : "cc", "memory" : fail);
 	return 0;
 fail:
 	return -EIO;
@@ -110,13 +124,7 @@ fail:
 
 static inline int vmcs_load(u64 pa)
 {
-	asm goto("1: vmptrld %[pa]\n\t"
-		 "jna %l[fail]\n\t"
-		 "jmp 3f\n"
-		 "2: jmp %l[fail]\n"
-		 "3:\n\t"
-		 _ASM_EXTABLE(1b, 2b)
-		 : : [pa] "m" (pa) : "cc", "memory" : fail);
+	asm goto(VMX_PA_INSN("vmptrld") : : [pa] "m" (pa) : "cc", "memory" : fail);
 	return 0;
 fail:
 	return -EIO;

@@ -81,8 +81,10 @@ struct vmx_vcpu {
 	/* guest state the VMCS does not hold */
 	u64 cr2;
 	u64 cr8;
+	unsigned long dr6;	/* DR0-3 are the core's; DR7 is in the VMCS */
 	u64 star, lstar, cstar, sfmask, kernel_gs_base;
 	u64 rip_at_exit;	/* to notice an emulated instruction */
+	u64 rflags_at_exit;	/* and TF cleared by SET_REGS */
 
 	/* an event whose delivery the last exit interrupted (27.2.4) */
 	bool reinject;
@@ -332,14 +334,9 @@ static const struct vmx_seg_fields vmx_segs[] = {
 };
 
 /* Access rights (24.4.1): the descriptor's bits 8-15, 20-23 and unusable. */
-#define VMX_AR_TYPE(ar)		((ar) & 0xf)
-#define VMX_AR_S		BIT(4)
 #define VMX_AR_DPL_SHIFT	5
-#define VMX_AR_P		BIT(7)
-#define VMX_AR_AVL		BIT(12)
 #define VMX_AR_L		BIT(13)
 #define VMX_AR_DB		BIT(14)
-#define VMX_AR_G		BIT(15)
 #define VMX_AR_UNUSABLE		BIT(16)
 
 static void vmx_set_seg_raw(int seg, u16 sel, u64 base, u32 limit, u32 ar)
@@ -383,6 +380,7 @@ static void vmx_reset_state(struct vmx_vcpu *vx)
 	vmcs_write(GUEST_CR4, vmx_real_cr4(0));
 	vmcs_write(GUEST_CR3, 0);
 	vmcs_write(GUEST_DR7, 0x400);
+	vx->dr6 = DR6_RESERVED;
 	vmcs_write(GUEST_IA32_EFER, 0);
 	vmcs_write(GUEST_IA32_PAT, 0x0007040600070406ULL);
 	vmcs_write(GUEST_IA32_DEBUGCTL, 0);
@@ -886,6 +884,7 @@ struct vmx_host_save {
 	u64 kernel_gs_base;
 	u64 tsc_aux;
 	unsigned long debugctl;
+	unsigned long dr6;
 };
 
 static void vmx_wrmsr_if(u32 msr, u64 cur, u64 val)
@@ -916,6 +915,13 @@ static void vmx_switch_to_guest(struct vmx_vcpu *vx, struct vmx_host_save *h)
 	/* CR2 is not in the VMCS (27.3.1): the guest's is loaded by hand. */
 	if (native_read_cr2() != vx->cr2)
 		native_write_cr2(vx->cr2);
+	/*
+	 * Nor is DR6, and MOV DR does not exit: the guest reads and writes
+	 * the real one, so it must see its own and leave the host's intact.
+	 */
+	get_debugreg(h->dr6, 6);
+	if (h->dr6 != vx->dr6)
+		set_debugreg(vx->dr6, 6);
 }
 
 static void vmx_switch_to_host(struct vmx_vcpu *vx, struct vmx_host_save *h)
@@ -923,6 +929,9 @@ static void vmx_switch_to_host(struct vmx_vcpu *vx, struct vmx_host_save *h)
 	struct kvisor_vcpu *vcpu = vx->vcpu;
 
 	vx->cr2 = native_read_cr2();
+	get_debugreg(vx->dr6, 6);
+	if (vx->dr6 != h->dr6)
+		set_debugreg(h->dr6, 6);
 	/* The exit loaded null DS/ES/FS/GS selectors (27.5.2). */
 	if (h->ds)
 		loadsegment(ds, h->ds);
@@ -969,11 +978,20 @@ void vmx_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		return;
 	}
 
-	/* An emulated instruction ends an STI/MOV SS shadow. */
-	if (vcpu->rip != vx->rip_at_exit)
+	/*
+	 * An emulated instruction (or SET_REGS) ends an STI/MOV SS shadow,
+	 * and the debug exceptions the exiting instruction left pending
+	 * (single step, data breakpoints: 27.3.4) go with it.  So do they
+	 * when userspace cleared TF: VM entry would still deliver them.
+	 */
+	if (vcpu->rip != vx->rip_at_exit) {
 		vmcs_write(GUEST_INTERRUPTIBILITY_INFO,
 			   vmcs_read(GUEST_INTERRUPTIBILITY_INFO) &
 			   ~(u64)(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
+		vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, 0);
+	} else if ((vx->rflags_at_exit & ~vcpu->rflags) & X86_EFLAGS_TF) {
+		vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, 0);
+	}
 	vmcs_write(GUEST_RSP, vcpu->gpr[KVISOR_RSP]);
 	vmcs_write(GUEST_RIP, vcpu->rip);
 	vmcs_write(GUEST_RFLAGS, vcpu->rflags);
@@ -1049,6 +1067,7 @@ void vmx_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	vcpu->rip = vmcs_read(GUEST_RIP);
 	vcpu->rflags = vmcs_read(GUEST_RFLAGS);
 	vx->rip_at_exit = vcpu->rip;
+	vx->rflags_at_exit = vcpu->rflags;
 	vmx_decode_exit(vcpu, x);
 	if (x->kind == KVISOR_X_FAIL_ENTRY) {
 		/* Back to a clear launch state: the next entry is VMLAUNCH. */
@@ -1062,6 +1081,12 @@ void vmx_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 /* Registers                                                        */
 /* ---------------------------------------------------------------- */
 
+/* The VMCS access rights are the packed attributes with a gap (24.4.1). */
+static u32 vmx_attr_to_ar(u16 a)
+{
+	return (a & 0xff) | (u32)(a & 0xf00) << 4;
+}
+
 static void vmx_seg_get(int seg, struct kvisor_segment *s)
 {
 	u32 ar = vmcs_read(vmx_segs[seg].ar);
@@ -1069,18 +1094,10 @@ static void vmx_seg_get(int seg, struct kvisor_segment *s)
 	s->base = vmcs_read(vmx_segs[seg].base);
 	s->limit = vmcs_read(vmx_segs[seg].limit);
 	s->selector = vmcs_read(vmx_segs[seg].sel);
-	s->type = VMX_AR_TYPE(ar);
-	s->s = !!(ar & VMX_AR_S);
-	s->dpl = (ar >> VMX_AR_DPL_SHIFT) & 3;
-	s->present = !!(ar & VMX_AR_P);
-	s->avl = !!(ar & VMX_AR_AVL);
-	s->l = !!(ar & VMX_AR_L);
-	s->db = !!(ar & VMX_AR_DB);
-	s->g = !!(ar & VMX_AR_G);
+	kvisor_seg_set_attr(s, (ar & 0xff) | ((ar >> 4) & 0xf00));
 	s->unusable = !!(ar & VMX_AR_UNUSABLE);
 	if (s->unusable)
 		s->present = 0;
-	s->padding = 0;
 }
 
 /*
@@ -1090,29 +1107,24 @@ static void vmx_seg_get(int seg, struct kvisor_segment *s)
  */
 static void vmx_seg_set(int seg, const struct kvisor_segment *s)
 {
-	u32 type = s->type, ar, limit = s->limit;
-	bool g = s->g, present = s->present;
+	struct kvisor_segment t = *s;
 
 	if (seg == VSEG_TR) {
-		present = true;
-		type = s->unusable || !s->present || !type ? 11 : type | 2;
+		t.present = 1;
+		t.type = s->unusable || !s->present || !s->type ? 11 : s->type | 2;
+		t.s = 0;
 	} else if (s->unusable || !s->present) {
-		vmx_set_seg_raw(seg, s->selector, s->base, limit, VMX_AR_UNUSABLE);
+		vmx_set_seg_raw(seg, s->selector, s->base, s->limit, VMX_AR_UNUSABLE);
 		return;
 	} else if (seg != VSEG_LDTR) {
-		type |= 1;
+		t.type |= 1;
 	}
-	if (limit > 0xfffff)
-		g = true;
-	else if ((limit & 0xfff) != 0xfff)
-		g = false;
-	ar = type | (s->s << 4) | (s->dpl << VMX_AR_DPL_SHIFT) |
-	     (present ? VMX_AR_P : 0) | (s->avl ? VMX_AR_AVL : 0) |
-	     (s->l ? VMX_AR_L : 0) | (s->db ? VMX_AR_DB : 0) |
-	     (g ? VMX_AR_G : 0);
-	if (seg == VSEG_TR)
-		ar &= ~VMX_AR_S;
-	vmx_set_seg_raw(seg, s->selector, s->base, limit, ar);
+	if (t.limit > 0xfffff)
+		t.g = 1;
+	else if ((t.limit & 0xfff) != 0xfff)
+		t.g = 0;
+	vmx_set_seg_raw(seg, t.selector, t.base, t.limit,
+			vmx_attr_to_ar(kvisor_seg_attr(&t)));
 }
 
 void vmx_get_sregs(struct kvisor_vcpu *vcpu, struct kvisor_sregs *s)
@@ -1168,6 +1180,7 @@ void vmx_set_sregs(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *s)
 		vmx_load_pdptrs(vcpu);
 	/* A triple fault left the interrupt state undefined: start clean. */
 	vmcs_write(GUEST_INTERRUPTIBILITY_INFO, 0);
+	vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, 0);
 	vmcs_write(GUEST_ACTIVITY_STATE, GUEST_ACTIVITY_ACTIVE);
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
 	vx->reinject = false;

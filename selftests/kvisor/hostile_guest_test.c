@@ -89,7 +89,7 @@ static int enter(struct vcpu *v, int cpl, uint64_t rip, uint64_t rax, uint64_t r
 GUEST_ASM(g_virt,
 	SLOT("vmrun") SLOT("vmload") SLOT("vmsave") SLOT("stgi") SLOT("clgi")
 	SLOT("skinit") SLOT("invlpga") SLOT("vmxon [rax]") SLOT("vmxoff")
-	SLOT("vmcall") SLOT("vmlaunch") SLOT("vmresume") SLOT("vmptrld [rax]")
+	SLOT("vmlaunch") SLOT("vmresume") SLOT("vmptrld [rax]")
 	SLOT("vmptrst [rax]") SLOT("vmclear [rax]") SLOT("vmread rcx, rax")
 	SLOT("vmwrite rax, rcx") SLOT("invept rax, [rbx]") SLOT("invvpid rax, [rbx]")
 	SLOT("vmfunc") SLOT("getsec") SLOT("monitor") SLOT("mwait")
@@ -97,7 +97,7 @@ GUEST_ASM(g_virt,
 	".balign 32\n");
 static const char *const virt_names[] = {
 	"VMRUN", "VMLOAD", "VMSAVE", "STGI", "CLGI", "SKINIT", "INVLPGA", "VMXON",
-	"VMXOFF", "VMCALL", "VMLAUNCH", "VMRESUME", "VMPTRLD", "VMPTRST", "VMCLEAR",
+	"VMXOFF", "VMLAUNCH", "VMRESUME", "VMPTRLD", "VMPTRST", "VMCLEAR",
 	"VMREAD", "VMWRITE", "INVEPT", "INVVPID", "VMFUNC", "GETSEC", "MONITOR",
 	"MWAIT", "RDPRU",
 };
@@ -111,14 +111,14 @@ GUEST_ASM(g_priv,
 	SLOT("lgdt [rax]") SLOT("lidt [rax]") SLOT("lldt ax") SLOT("ltr ax")
 	SLOT("invd") SLOT("wbinvd") SLOT("invlpg [rax]") SLOT("clts")
 	SLOT("xsetbv") SLOT("rdpmc") SLOT("swapgs") SLOT("sysretq")
-	SLOT("lmsw ax") SLOT("wrpkru") SLOT("vmmcall")
+	SLOT("lmsw ax") SLOT("wrpkru") SLOT("vmmcall") SLOT("vmcall")
 	".balign 32\n");
 static const char *const priv_names[] = {
 	"HLT", "CLI", "STI", "IN imm", "OUT imm", "IN dx", "OUT dx", "INSB", "OUTSB",
 	"RDMSR", "WRMSR", "MOV from CR0", "MOV to CR0", "MOV from CR3", "MOV to CR3",
 	"MOV to CR4", "MOV to CR8", "MOV from DR7", "MOV to DR7", "LGDT", "LIDT",
 	"LLDT", "LTR", "INVD", "WBINVD", "INVLPG", "CLTS", "XSETBV", "RDPMC",
-	"SWAPGS", "SYSRET", "LMSW", "WRPKRU", "VMMCALL",
+	"SWAPGS", "SYSRET", "LMSW", "WRPKRU", "VMMCALL", "VMCALL",
 };
 
 /* Run slot @i of @code at @cpl: the vector it took (3: it ran). */
@@ -184,11 +184,17 @@ TEST(privileged_insns_cpl3)
 		int vec = try_slot(&vm, &v, SLOTS(g_priv), NSLOTS(g_priv) * 32, i, 3, &rip,
 				   &exit_reason);
 
-		if (!strcmp(priv_names[i], "VMMCALL")) {
+		/*
+		 * A hypercall from CPL 3 fails in the guest: -EPERM, no exit.
+		 * VMMCALL is one on both vendors (on Intel through its #UD);
+		 * VMCALL is one on Intel, a #UD on AMD.
+		 */
+		if (!strcmp(priv_names[i], "VMMCALL") ||
+		    (!strcmp(priv_names[i], "VMCALL") && cpu_virt() == CPU_VIRT_VMX)) {
 			struct kvisor_regs r;
 
-			/* a hypercall from CPL 3 fails in the guest: -EPERM, no exit */
-			EXPECT_EQ(3, vec) TH_LOG("VMMCALL at CPL 3: %s", vcpu_exit_str(&v));
+			EXPECT_EQ(3, vec) TH_LOG("%s at CPL 3: %s", priv_names[i],
+						 vcpu_exit_str(&v));
 			ASSERT_EQ(0, vcpu_get_regs(&v, &r));
 			continue;
 		}
@@ -589,8 +595,19 @@ TEST(gpa_holes_and_readonly_edges)
 		why = v.run->exit_reason;
 		printf("# page tables in read-only memory: %s\n", vcpu_exit_str(&v));
 		EXPECT_NE(KVISOR_EXIT_UNKNOWN, why);
-		EXPECT_EQ((RO_GPA + 0x2000) | 7, ((uint64_t *)(ro + 0x1000))[0])
-			TH_LOG("read-only memory was written");
+		/*
+		 * EPT and NPT treat the walker's A/D updates as writes (SDM
+		 * 28.3.3.2; APM 15.25.5).  Bochs 2.7's VT-x does not: its
+		 * walker checks EPT for a read, then sets the A bit anyway.
+		 * That is the emulator, not kvisor's EPT entry (W clear).
+		 */
+		if (cpu_virt() == CPU_VIRT_VMX && box_is_bochs() &&
+		    ((uint64_t *)(ro + 0x1000))[0] == ((RO_GPA + 0x2000) | 0x27))
+			printf("# page tables in read-only memory: Bochs set the A bit "
+			       "through a read-only EPT entry (emulator gap, not checked)\n");
+		else
+			EXPECT_EQ((RO_GPA + 0x2000) | 7, ((uint64_t *)(ro + 0x1000))[0])
+				TH_LOG("read-only memory was written");
 		touched++;
 	}
 	printf("# %u GPA probes (edges of 4 holes and 2 read-only regions, 2^32..2^51, "

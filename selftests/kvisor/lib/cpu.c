@@ -36,6 +36,19 @@ enum cpu_virt cpu_virt(void)
 	return CPU_VIRT_NONE;
 }
 
+bool box_is_bochs(void)
+{
+	char buf[64] = "";
+	FILE *f = fopen("/sys/class/dmi/id/bios_version", "r");
+
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	return !strncmp(buf, "Bochs", 5);
+}
+
 int msr_read(int cpu, uint32_t index, uint64_t *val)
 {
 	char path[64];

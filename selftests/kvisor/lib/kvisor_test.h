@@ -16,6 +16,11 @@
 enum cpu_virt { CPU_VIRT_NONE, CPU_VIRT_VMX, CPU_VIRT_SVM };
 enum cpu_virt cpu_virt(void);
 void cpuid_count(uint32_t leaf, uint32_t sub, uint32_t r[4]);
+/*
+ * True when the box is Bochs (its BIOS version in DMI), for the few
+ * places where Bochs's VT-x differs from the SDM; each use says how.
+ */
+bool box_is_bochs(void);
 
 /* The module: loaded from $KVISOR_KO, unloaded by name. */
 const char *kvisor_ko_path(void);

@@ -147,6 +147,12 @@ static void gdt_write(struct vm *vm)
 	memset(vm->mem + TSS_GPA, 0, 0x68);
 	/* RSP0 for interrupts from CPL 3: the top of the stack */
 	*(uint64_t *)(vm->mem + TSS_GPA + 4) = STACK_TOP;
+	/*
+	 * No I/O permission bitmap: its base at the limit.  (With base 0 the
+	 * "bitmap" would be the TSS's own first bytes, mostly zero: ports
+	 * allowed at CPL 3.)
+	 */
+	*(uint16_t *)(vm->mem + TSS_GPA + 0x66) = 0x68;
 }
 
 /* Identity map of 4 GiB, user/writable/present, large pages. */
