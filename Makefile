@@ -118,6 +118,7 @@ GLDFLAGS := -nostdlib -static --build-id=none -z max-page-size=0x1000 \
 GUESTS  := $(GDIR)/real16.bin $(GDIR)/halt16.bin $(GDIR)/triple16.bin \
 	   $(GDIR)/idle16.bin \
 	   $(GDIR)/mb32.elf $(GDIR)/mb32-kludge.bin $(GDIR)/long64.elf \
+	   $(GDIR)/pv64.elf \
 	   $(GDIR)/bad/.made
 GHDR    := $(wildcard $(GSRC)/include/*.h) uapi/linux/kvisor_para.h
 
@@ -159,6 +160,18 @@ $(GDIR)/long64.o: $(GSRC)/long64.c $(GHDR)
 	$(CC) -m64 -mno-red-zone $(GCFLAGS) -c -o $@ $<
 
 $(GDIR)/long64.elf: $(GDIR)/long64_start.o $(GDIR)/long64.o $(GSRC)/long64.ld
+	ld -m elf_x86_64 -T $(GSRC)/long64.ld $(GLDFLAGS) -o $@ $(filter %.o,$^)
+
+# the paravirtual sample: long64's entry calling pv64_main
+$(GDIR)/pv64_start.o: $(GSRC)/long64_start.S
+	@mkdir -p $(dir $@)
+	$(CC) -DENTRY_MAIN=pv64_main -c -o $@ $<
+
+$(GDIR)/pv64.o: $(GSRC)/pv64.c $(GHDR)
+	@mkdir -p $(dir $@)
+	$(CC) -m64 -mno-red-zone $(GCFLAGS) -c -o $@ $<
+
+$(GDIR)/pv64.elf: $(GDIR)/pv64_start.o $(GDIR)/pv64.o $(GSRC)/long64.ld
 	ld -m elf_x86_64 -T $(GSRC)/long64.ld $(GLDFLAGS) -o $@ $(filter %.o,$^)
 
 # crafted bad images for userspace/tests/tool_test.sh

@@ -54,7 +54,7 @@
 /*
  * Host clock, answered in the kernel: RBX = KVISOR_CLOCK_*.  RAX = the
  * time in nanoseconds, and RDX = its high 32 bits (so EDX:EAX holds it
- * outside 64-bit mode); -EINVAL for an unknown clock.
+ * outside 64-bit mode); -EINVAL for an unknown clock, RDX unchanged.
  */
 #define KVISOR_HC_CLOCK			3
 
