@@ -56,15 +56,15 @@ static int hc_console_fetch(struct kvisor_vcpu *vcpu, u64 gpa, u64 len)
 {
 	u8 *data = (u8 *)vcpu->run + KVISOR_RUN_DATA_OFFSET;
 
-	BUILD_BUG_ON(KVISOR_RUN_DATA_OFFSET < sizeof(struct kvisor_run));
+	BUILD_BUG_ON(sizeof(struct kvisor_run) > KVISOR_RUN_DATA_OFFSET);
 	BUILD_BUG_ON(KVISOR_RUN_DATA_OFFSET + KVISOR_HC_CONSOLE_MAX > PAGE_SIZE);
 	if (len > KVISOR_HC_CONSOLE_MAX)
-		return -E2BIG;
+		return -KVISOR_HC_E2BIG;
 	if (gpa + len < gpa)
-		return -EFAULT;		/* wraps around the address space */
+		return -KVISOR_HC_EFAULT;	/* wraps around the address space */
 	/* every page must be guest RAM: a slot, read-only ones included */
 	if (kvisor_read_gpa(vcpu->vm, gpa, data, len))
-		return -EFAULT;
+		return -KVISOR_HC_EFAULT;
 	return 0;
 }
 
@@ -90,12 +90,16 @@ int kvisor_hypercall(struct kvisor_vcpu *vcpu, u32 insn_len)
 	struct kvisor_sregs s;
 	s64 ret;
 
+	/* The ABI's error numbers are Linux's (<linux/kvisor_para.h>). */
+	BUILD_BUG_ON(KVISOR_HC_EPERM != EPERM || KVISOR_HC_E2BIG != E2BIG ||
+		     KVISOR_HC_EFAULT != EFAULT || KVISOR_HC_EINVAL != EINVAL);
+
 	c[KVISOR_STAT_HYPERCALL]++;
 	vcpu->rip += insn_len;
 
 	/* Only the guest kernel talks to the VMM. */
 	if (kvisor_ops->get_cpl(vcpu)) {
-		ret = -EPERM;
+		ret = -KVISOR_HC_EPERM;
 		goto answer;
 	}
 	kvisor_ops->get_sregs(vcpu, &s);
@@ -117,7 +121,7 @@ int kvisor_hypercall(struct kvisor_vcpu *vcpu, u32 insn_len)
 		else if (args[0] == KVISOR_CLOCK_REALTIME)
 			ret = ktime_get_real_ns();
 		else
-			ret = -EINVAL;
+			ret = -KVISOR_HC_EINVAL;
 		if (ret >= 0)
 			vcpu->gpr[KVISOR_RDX] = (u64)ret >> 32;
 		break;
@@ -136,7 +140,7 @@ int kvisor_hypercall(struct kvisor_vcpu *vcpu, u32 insn_len)
 	case KVISOR_HC_VMM_FIRST ... KVISOR_HC_VMM_LAST:
 		return hc_to_user(vcpu, nr, args, 0, 0);
 	default:
-		ret = -ENOSYS;
+		ret = -KVISOR_HC_ENOSYS;
 		break;
 	}
 answer:
