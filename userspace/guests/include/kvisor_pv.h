@@ -12,6 +12,11 @@
  * Hypercalls must be made at CPL 0.  Buffers are passed by guest-physical
  * address: these helpers pass the pointer, so the guest must map its
  * buffers 1:1 (or run without paging), as the sample guests do.
+ *
+ * The instruction choice is a static variable: in a guest of several C
+ * files, call kvisor_pv_detect() in each file that uses
+ * kvisor_hypercall() (or use kvisor_vmcall()/kvisor_vmmcall(), which work
+ * on both vendors anyway; the foreign one costs a little more).
  */
 #ifndef KVISOR_PV_H
 #define KVISOR_PV_H
