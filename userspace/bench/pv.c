@@ -529,14 +529,18 @@ int pv_main(int argc, char **argv)
 			if (r < 0) {
 				int e = (int)-r;
 
-				if (e == EOPNOTSUPP || e == ENXIO)
+				if (e == EOPNOTSUPP || e == ENXIO) {
+					/* VT-x for now: no row can run */
 					printf("kvisor: VM creation not supported on this CPU (%s)\n",
 					       strerror(e));
-				else
-					fprintf(stderr, "kvisor-bench -P: %s %s: %s\n",
-						rows[w].work, rows[w].way, strerror(e));
+					for (c = 0; c < W_NR; c++)
+						rows[c].err = e;
+					continue;
+				}
+				fprintf(stderr, "kvisor-bench -P: %s %s: %s\n",
+					rows[w].work, rows[w].way, strerror(e));
 				rows[w].err = e;
-				pv_failed = e != EOPNOTSUPP && e != ENXIO;
+				pv_failed = true;
 			}
 		}
 	pv_table();

@@ -169,6 +169,8 @@ t "check mb32-kludge.bin" 0 "format    multiboot|region    0x00100000-" "" \
 	-- --device "$nodevice" run --check "$dir/mb32-kludge.bin"
 t "check long64.elf" 0 "format    elf64|mode      long|kvisor's page-table area" "" \
 	-- --device "$nodevice" run --check "$dir/long64.elf"
+t "check pv64.elf" 0 "format    elf64|mode      long" "" \
+	-- --device "$nodevice" run --check "$dir/pv64.elf"
 
 # --- the guests, in the VM ---------------------------------------------------
 if [ "$nodev" = 1 ]; then
