@@ -69,12 +69,18 @@ module:
 # --- userspace ---------------------------------------------------------------
 userspace: uapi-check $(LIB) $(BIN)/kvisor guests
 
-# The uapi header must compile on its own, in C and in C++.
+# The uapi headers must compile on their own, in C and in C++; kvisor_para.h
+# also freestanding, as the guests use it.
+UAPI_HDRS := uapi/linux/kvisor.h uapi/linux/kvisor_para.h
 uapi-check: $(O_DIR)/.uapi-ok
-$(O_DIR)/.uapi-ok: uapi/linux/kvisor.h
+$(O_DIR)/.uapi-ok: $(UAPI_HDRS)
 	@mkdir -p $(O_DIR)
-	$(CC) -fsyntax-only -Wall -Wextra -Werror -x c -Iuapi uapi/linux/kvisor.h
-	c++ -fsyntax-only -Wall -Wextra -Werror -x c++ -Iuapi uapi/linux/kvisor.h
+	for h in $(UAPI_HDRS); do \
+		$(CC) -fsyntax-only -Wall -Wextra -Werror -x c -Iuapi $$h && \
+		c++ -fsyntax-only -Wall -Wextra -Werror -x c++ -Iuapi $$h || exit 1; \
+	done
+	$(CC) -fsyntax-only -Wall -Wextra -Werror -ffreestanding -nostdinc -x c \
+		uapi/linux/kvisor_para.h
 	@touch $@
 
 $(O_DIR)/lib/%.o: userspace/lib/%.c $(wildcard userspace/lib/*.h) uapi/linux/kvisor.h
@@ -106,14 +112,15 @@ GDIR    := $(O_DIR)/guests
 GSRC    := userspace/guests
 GCFLAGS := -O2 -g -Wall -Wextra -Werror -std=gnu11 -ffreestanding -nostdlib \
 	   -fno-pic -fno-pie -fno-stack-protector -fno-asynchronous-unwind-tables \
-	   -fcf-protection=none -mgeneral-regs-only -I$(GSRC)/include
+	   -fcf-protection=none -mgeneral-regs-only -I$(GSRC)/include -Iuapi
 GLDFLAGS := -nostdlib -static --build-id=none -z max-page-size=0x1000 \
 	    -z noexecstack --no-warn-rwx-segments
 GUESTS  := $(GDIR)/real16.bin $(GDIR)/halt16.bin $(GDIR)/triple16.bin \
 	   $(GDIR)/idle16.bin \
 	   $(GDIR)/mb32.elf $(GDIR)/mb32-kludge.bin $(GDIR)/long64.elf \
+	   $(GDIR)/pv64.elf \
 	   $(GDIR)/bad/.made
-GHDR    := $(wildcard $(GSRC)/include/*.h)
+GHDR    := $(wildcard $(GSRC)/include/*.h) uapi/linux/kvisor_para.h
 
 guests: $(GUESTS) $(O_DIR)/tests/dev_test
 
@@ -155,6 +162,18 @@ $(GDIR)/long64.o: $(GSRC)/long64.c $(GHDR)
 $(GDIR)/long64.elf: $(GDIR)/long64_start.o $(GDIR)/long64.o $(GSRC)/long64.ld
 	ld -m elf_x86_64 -T $(GSRC)/long64.ld $(GLDFLAGS) -o $@ $(filter %.o,$^)
 
+# the paravirtual sample: long64's entry calling pv64_main
+$(GDIR)/pv64_start.o: $(GSRC)/long64_start.S
+	@mkdir -p $(dir $@)
+	$(CC) -DENTRY_MAIN=pv64_main -c -o $@ $<
+
+$(GDIR)/pv64.o: $(GSRC)/pv64.c $(GHDR)
+	@mkdir -p $(dir $@)
+	$(CC) -m64 -mno-red-zone $(GCFLAGS) -c -o $@ $<
+
+$(GDIR)/pv64.elf: $(GDIR)/pv64_start.o $(GDIR)/pv64.o $(GSRC)/long64.ld
+	ld -m elf_x86_64 -T $(GSRC)/long64.ld $(GLDFLAGS) -o $@ $(filter %.o,$^)
+
 # crafted bad images for userspace/tests/tool_test.sh
 $(O_DIR)/tests/mkbad: userspace/tests/mkbad.c
 	@mkdir -p $(dir $@)
@@ -188,7 +207,7 @@ ST_CFLAGS := $(UCFLAGS) -I$(KSFT)/tools/testing/selftests -I$(CURDIR)/selftests/
 	-Wno-unused-parameter
 
 $(STDIR)/kvisor/%: selftests/kvisor/%.c $(ST_LIB_SRC) $(wildcard selftests/kvisor/lib/*.h) \
-		$(LIB) $(KSFT)/.extracted uapi/linux/kvisor.h
+		$(LIB) $(KSFT)/.extracted $(UAPI_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ST_CFLAGS) -o $@ $< $(ST_LIB_SRC) $(LIB) $(ULDFLAGS)
 
@@ -208,7 +227,7 @@ selftests: $(ST_BINS) $(KSFT)/.extracted selftests/kvisor/settings guests
 		> $(STDIR)/kselftest-list.txt
 
 # --- style -------------------------------------------------------------------
-KCODE := $(wildcard module/*.[ch] module/*/*.[ch]) uapi/linux/kvisor.h
+KCODE := $(wildcard module/*.[ch] module/*/*.[ch]) $(UAPI_HDRS)
 
 checkpatch: $(KSFT)/.extracted
 	perl $(KSFT)/scripts/checkpatch.pl --no-tree --quiet \
@@ -258,6 +277,8 @@ install-userspace: userspace
 		userspace/lib/libkvisor.pc.in > $(O_DIR)/lib/libkvisor.pc
 	install -D -m 0755 $(BIN)/kvisor $(DESTDIR)$(PREFIX)/bin/kvisor
 	install -D -m 0644 uapi/linux/kvisor.h $(DESTDIR)$(PREFIX)/include/linux/kvisor.h
+	install -D -m 0644 uapi/linux/kvisor_para.h \
+		$(DESTDIR)$(PREFIX)/include/linux/kvisor_para.h
 	install -D -m 0644 userspace/lib/libkvisor.h $(DESTDIR)$(PREFIX)/include/libkvisor.h
 	install -D -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libkvisor.a
 	install -D -m 0644 $(O_DIR)/lib/libkvisor.pc \

@@ -24,7 +24,7 @@
 #include "trace.h"
 
 /* Where string I/O data lives in the run page. */
-#define RUN_IO_DATA_OFFSET	512
+#define RUN_IO_DATA_OFFSET	KVISOR_RUN_DATA_OFFSET
 #define RUN_IO_DATA_SIZE	(PAGE_SIZE - RUN_IO_DATA_OFFSET)
 
 static void exit_skip_insn(struct kvisor_vcpu *vcpu, u32 len)
@@ -448,33 +448,8 @@ int kvisor_exit_complete_pending(struct kvisor_vcpu *vcpu)
 }
 
 /* ---------------------------------------------------------------- */
-/* Hypercalls, CPUID, XSETBV                                        */
+/* CPUID, XSETBV (hypercalls: hypercall.c)                         */
 /* ---------------------------------------------------------------- */
-
-static int exit_handle_hypercall(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
-{
-	struct kvisor_run *run = vcpu->run;
-
-	vcpu->stats.counters[KVISOR_STAT_HYPERCALL]++;
-	exit_skip_insn(vcpu, x->insn_len);
-	/* Only the guest kernel talks to the VMM. */
-	if (kvisor_ops->get_cpl(vcpu)) {
-		vcpu->gpr[KVISOR_RAX] = (u64)(s64)-EPERM;
-		return 1;
-	}
-	run->exit_reason = KVISOR_EXIT_HYPERCALL;
-	run->hypercall.nr = vcpu->gpr[KVISOR_RAX];
-	run->hypercall.args[0] = vcpu->gpr[KVISOR_RBX];
-	run->hypercall.args[1] = vcpu->gpr[KVISOR_RCX];
-	run->hypercall.args[2] = vcpu->gpr[KVISOR_RDX];
-	run->hypercall.args[3] = vcpu->gpr[KVISOR_RSI];
-	run->hypercall.ret = 0;
-	vcpu->pending = KVISOR_PENDING_HYPERCALL;
-	trace_kvisor_hypercall(vcpu->id, run->hypercall.nr, run->hypercall.args[0],
-			       run->hypercall.args[1], run->hypercall.args[2],
-			       run->hypercall.args[3]);
-	return 0;
-}
 
 static const struct kvisor_cpuid_entry *
 cpuid_find(struct kvisor_vcpu *vcpu, u32 function, u32 index)
@@ -738,7 +713,7 @@ int kvisor_exit_handle(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	case KVISOR_X_NPF:
 		return exit_handle_npf(vcpu, x);
 	case KVISOR_X_HYPERCALL:
-		return exit_handle_hypercall(vcpu, x);
+		return kvisor_hypercall(vcpu, x->insn_len);
 	case KVISOR_X_CPUID:
 		return exit_handle_cpuid(vcpu, x);
 	case KVISOR_X_RDMSR:
@@ -753,6 +728,11 @@ int kvisor_exit_handle(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		c[KVISOR_STAT_OTHER]++;
 		exit_skip_insn(vcpu, x->insn_len);
 		return 1;
+	case KVISOR_X_UD_FAULT:
+		/* the other vendor's hypercall instruction, or a real #UD */
+		if (kvisor_hypercall_insn(vcpu))
+			return kvisor_hypercall(vcpu, KVISOR_HC_INSN_LEN);
+		fallthrough;
 	case KVISOR_X_UD:
 		c[KVISOR_STAT_EXCEPTION]++;
 		kvisor_vcpu_queue_exception(vcpu, KVISOR_UD_VECTOR, false, 0);
@@ -883,14 +863,10 @@ int kvisor_cpuid_init_default(struct kvisor_vcpu *vcpu)
 	if (vcpu->cpuid_nent)
 		vcpu->cpuid[0].eax = max;
 
-	/* The hypervisor leaf: "KvisorKvisor", no further leaves. */
-	i = vcpu->cpuid_nent++;
-	memset(&vcpu->cpuid[i], 0, sizeof(vcpu->cpuid[i]));
-	vcpu->cpuid[i].function = 0x40000000;
-	vcpu->cpuid[i].eax = 0x40000000;
-	memcpy(&vcpu->cpuid[i].ebx, "Kvis", 4);
-	memcpy(&vcpu->cpuid[i].ecx, "orKv", 4);
-	memcpy(&vcpu->cpuid[i].edx, "isor", 4);
+	/* The hypervisor leaves: "KvisorKvisor" and the PV features. */
+	i = vcpu->cpuid_nent;
+	vcpu->cpuid_nent += 2;
+	kvisor_hypercall_cpuid(&vcpu->cpuid[i], &vcpu->cpuid[i + 1]);
 
 	max = min_t(u32, cpuid_eax(0x80000000), 0x80000008);
 	for (i = 0x80000000; i <= max; i++)

@@ -188,6 +188,7 @@ enum kvisor_exit_kind {
 	KVISOR_X_RDTSCP,
 	KVISOR_X_NOP_INSN,	/* INVD, WBINVD: skip */
 	KVISOR_X_UD,		/* virtualization insns: inject #UD */
+	KVISOR_X_UD_FAULT,	/* the guest raised #UD: a hypercall or not */
 	KVISOR_X_SHUTDOWN,
 	KVISOR_X_FAIL_ENTRY,
 	KVISOR_X_UNEXPECTED,
@@ -274,6 +275,21 @@ int kvisor_read_gva(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *sregs,
 		    u64 gva, void *buf, unsigned int len);
 int kvisor_write_gva(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *sregs,
 		     u64 gva, const void *buf, unsigned int len);
+
+/*
+ * hypercall.c: the ABI of <linux/kvisor_para.h>.  kvisor_hypercall()
+ * handles a hypercall instruction of @insn_len bytes at the guest's RIP,
+ * as kvisor_exit_handle() returns.  kvisor_hypercall_insn() tells whether
+ * the instruction at RIP is VMCALL or VMMCALL (for a #UD intercept).
+ */
+#define KVISOR_HC_ABI_VERSION	1
+/* Where IN/OUT string data and console-write bytes go in the run page. */
+#define KVISOR_RUN_DATA_OFFSET	512
+#define KVISOR_HC_INSN_LEN	3
+int kvisor_hypercall(struct kvisor_vcpu *vcpu, u32 insn_len);
+bool kvisor_hypercall_insn(struct kvisor_vcpu *vcpu);
+void kvisor_hypercall_cpuid(struct kvisor_cpuid_entry *sig,
+			    struct kvisor_cpuid_entry *features);
 
 /* exit.c */
 int kvisor_exit_handle(struct kvisor_vcpu *vcpu, struct kvisor_exit *x);

@@ -44,6 +44,8 @@ static long kvisor_check_extension(unsigned long cap)
 		return KVISOR_MAX_MEMORY_MB;
 	case KVISOR_CAP_HW_ENABLED:
 		return kvisor_hw_enabled();
+	case KVISOR_CAP_HYPERCALLS:
+		return KVISOR_HC_ABI_VERSION;
 	default:
 		return 0;	/* unknown capabilities are absent, as in KVM */
 	}

@@ -152,6 +152,8 @@ int svm_vcpu_create(struct kvisor_vcpu *vcpu)
 	/* VMRUN must be intercepted or VMRUN fails (15.5.1). */
 	for (i = 0; i < ARRAY_SIZE(intercepts); i++)
 		svm_intercept(vmcb, intercepts[i], true);
+	/* #UD: VMCALL, Intel's hypercall, raises it here (15.12). */
+	svm_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + KVISOR_UD_VECTOR, true);
 	vmcb->control.iopm_base_pa = svm_iopm_pa;
 	vmcb->control.msrpm_base_pa = svm_msrpm_pa;
 	/*
@@ -262,7 +264,15 @@ static void svm_decode_exit(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		break;
 	case SVM_EXIT_VMMCALL:
 		x->kind = KVISOR_X_HYPERCALL;
-		x->insn_len = svm_insn_len(vmcb, 3);
+		x->insn_len = svm_insn_len(vmcb, KVISOR_HC_INSN_LEN);
+		break;
+	case SVM_EXIT_EXCP_BASE + KVISOR_UD_VECTOR:
+		/*
+		 * A fault: RIP is the instruction's.  The core fetches it
+		 * (no decode assists in TCG) and either treats a VMCALL as
+		 * a hypercall or gives the guest its #UD back.
+		 */
+		x->kind = KVISOR_X_UD_FAULT;
 		break;
 	case SVM_EXIT_CPUID:
 		x->kind = KVISOR_X_CPUID;

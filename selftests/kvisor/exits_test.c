@@ -289,8 +289,9 @@ TEST(mmio_stos_movs)
 	vm_destroy(&vm);
 }
 
+/* A number of the VMM range (<linux/kvisor_para.h>): passed through. */
 GUEST_ASM(g_hypercall,
-	"mov eax, 0x42\n"
+	"mov eax, 0x10042\n"
 	"mov ebx, 1\n"
 	"mov ecx, 2\n"
 	"mov edx, 3\n"
@@ -306,7 +307,8 @@ TEST(hypercall)
 
 	GUEST_SETUP(&vm, &v, MODE_LONG, g_hypercall);
 	RUN_EXPECT(&v, KVISOR_EXIT_HYPERCALL);
-	EXPECT_EQ(0x42, v.run->hypercall.nr);
+	EXPECT_EQ(0x10042, v.run->hypercall.nr);
+	EXPECT_EQ(0, v.run->hypercall.data_len);
 	EXPECT_EQ(1, v.run->hypercall.args[0]);
 	EXPECT_EQ(2, v.run->hypercall.args[1]);
 	EXPECT_EQ(3, v.run->hypercall.args[2]);

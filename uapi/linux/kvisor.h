@@ -44,6 +44,8 @@
 #define KVISOR_CAP_MAX_MEMORY_SLOTS	6	/* memory regions per VM */
 #define KVISOR_CAP_MAX_MEMORY_MB	7	/* guest memory per VM, MiB */
 #define KVISOR_CAP_HW_ENABLED		8	/* 1 while VT-x/AMD-V is on */
+/* the hypercall ABI of <linux/kvisor_para.h>: its version, 1 */
+#define KVISOR_CAP_HYPERCALLS		9
 
 #define KVISOR_VENDOR_INTEL		1	/* VT-x */
 #define KVISOR_VENDOR_AMD		2	/* AMD-V */
@@ -162,7 +164,9 @@ struct kvisor_event {
 /*
  * Exit counters: KVISOR_GET_STATS fills counters[] indexed by
  * KVISOR_STAT_*; every exit counts once in KVISOR_STAT_EXITS and once
- * under its reason, whether it was handled in the kernel or not.
+ * under its reason (KVISOR_STAT_HLT .. KVISOR_STAT_OTHER), whether it was
+ * handled in the kernel or not.  The counters from KVISOR_STAT_HC_KERNEL
+ * on are not reasons but details of one.
  */
 #define KVISOR_STAT_EXITS		0
 #define KVISOR_STAT_HLT			1
@@ -182,7 +186,11 @@ struct kvisor_event {
 #define KVISOR_STAT_SHUTDOWN		15
 #define KVISOR_STAT_SIGNAL		16	/* RUN ended for a signal */
 #define KVISOR_STAT_OTHER		17
-#define KVISOR_STAT_NR			18
+/* hypercalls answered in the kernel (no exit to userspace) */
+#define KVISOR_STAT_HC_KERNEL		18
+/* bytes passed to userspace by KVISOR_HC_CONSOLE_WRITE */
+#define KVISOR_STAT_HC_CONSOLE_BYTES	19
+#define KVISOR_STAT_NR			20
 
 struct kvisor_vcpu_stats {
 	__u64 counters[64];	/* KVISOR_STAT_NR used; the rest are 0 */
@@ -262,11 +270,20 @@ struct kvisor_run {
 			__u8 is_write;
 			__u8 padding[3];
 		} mmio;
-		/* KVISOR_EXIT_HYPERCALL: userspace sets ret */
+		/*
+		 * KVISOR_EXIT_HYPERCALL: userspace may change ret, the
+		 * guest's RAX.  Only KVISOR_HC_CONSOLE_WRITE, KVISOR_HC_EXIT
+		 * and the KVISOR_HC_VMM_* range get here (<linux/
+		 * kvisor_para.h>).  For a console write the kernel copied
+		 * the guest's data_len bytes to data_offset from the start
+		 * of this structure; data_len is 0 otherwise.
+		 */
 		struct {
 			__u64 nr;
 			__u64 args[4];
 			__u64 ret;
+			__u32 data_offset;
+			__u32 data_len;
 		} hypercall;
 		/* KVISOR_EXIT_INTERNAL_ERROR */
 		struct {

@@ -516,7 +516,7 @@ static void cell(char *out, double *v, int n, bool ok)
 	sprintf(out, "%8s %-17s", fmt(a, median(v, n)), c);
 }
 
-static void print_header(void)
+void bench_print_header(const char *mode)
 {
 	char model[128] = "unknown", line[256], date[64], thp[64] = "unknown";
 	const char *box = getenv("KVISOR_BOX");
@@ -542,10 +542,16 @@ static void print_header(void)
 	}
 	uname(&u);
 	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC", gmtime(&t));
-	printf("# kvisor-bench: box %s, %ld CPUs, kernel %s, %s\n",
-	       box ? box : "-", sysconf(_SC_NPROCESSORS_ONLN), u.release, date);
+	printf("# kvisor-bench%s%s: box %s, %ld CPUs, kernel %s, %s\n",
+	       *mode ? " " : "", mode, box ? box : "-", sysconf(_SC_NPROCESSORS_ONLN),
+	       u.release, date);
 	printf("# cpu: %s\n", model);
 	printf("# transparent hugepages: %s\n", thp);
+}
+
+static void print_header(void)
+{
+	bench_print_header("");
 	printf("# %d repetitions; per repetition: %ld exits, %ld loop iterations, %ld MiB touched, %ld start-ups, 4 vCPUs x %ld exits\n",
 	       opt.reps, opt.exits, opt.compute, opt.touch_mib, opt.startups,
 	       opt.smp_exits);
@@ -592,6 +598,7 @@ static const char *const stat_names[] = {
 	"exits", "hlt", "io", "mmio", "hypercall", "cpuid", "msr_read",
 	"msr_write", "npf", "external_intr", "nmi", "intr_window",
 	"exception", "xsetbv", "cr_access", "shutdown", "signal", "other",
+	"hc_kernel", "hc_console_bytes",
 };
 
 static void print_stats(void)
@@ -694,6 +701,7 @@ static void usage(FILE *f)
 		"usage: kvisor-bench [-q] [-v] [-r REPS] [-n EXITS] [-c LOOPS] [-m MIB]\n"
 		"                    [-s STARTUPS] [-p SMP_EXITS] [-t SECONDS] [-M METRIC]\n"
 		"                    [-b kvm|kvisor|both]\n"
+		"       kvisor-bench -P [...]   full vs paravirtual (kvisor-bench -P -h)\n"
 		"  -q            quick: 1 repetition, tiny counts (a smoke test)\n"
 		"  -v            also print kvisor's exit counters per metric\n"
 		"  -r REPS       repetitions (default 7, at most %d)\n"
@@ -723,6 +731,13 @@ int main(int argc, char **argv)
 {
 	int c, rep, i, only = -1;
 	unsigned int m, g;
+
+	/* -P first: the full vs paravirtual comparison (pv.c), kvisor only */
+	if (argc > 1 && !strcmp(argv[1], "-P")) {
+		signal(SIGALRM, watchdog);
+		current_what = "kvisor-bench -P";
+		return pv_main(argc, argv);
+	}
 
 	while ((c = getopt(argc, argv, "qvr:n:c:m:s:p:b:t:M:h")) != -1) {
 		switch (c) {

@@ -67,4 +67,9 @@ struct bench_backend {
 
 extern struct bench_backend bench_kvm, bench_kvisor;
 
+/* bench.c: the header lines (box, CPUs, kernel, date, CPU model). */
+void bench_print_header(const char *mode);
+/* pv.c: kvisor-bench -P, full virtualization vs paravirtualization. */
+int pv_main(int argc, char **argv);
+
 #endif /* KVISOR_BENCH_H */

@@ -8,10 +8,19 @@
 #   make bench BOX=vmx      the vmx box (Bochs, VT-x): KVM only, for now
 #   BENCH_ARGS=...          kvisor-bench options (default: -v; in the vmx box,
 #                           where Bochs is ~100x slower, smaller counts)
+#   make bench-pv           full vs paravirtual on kvisor (kvisor-bench -P):
+#                           64 KiB through the UART and the console hypercall,
+#                           100 000 port reads and no-op hypercalls
+#   make bench-pv BOX=vmx   the same in the vmx box
+#   BENCH_PV_ARGS=...       kvisor-bench -P options (default: -v -r 5; fewer
+#                           in the vmx box)
 #
-# The table is also kept in build/bench-$(BOX).log (the serial log).
+# The table is also kept in build/bench-$(BOX).log or build/bench-pv-$(BOX).log
+# (the serial log).
 
-BENCH_SRC  := $(wildcard userspace/bench/*.c)
+# The UART of the -P comparison is the kvisor tool's own device model.
+BENCH_SRC  := $(wildcard userspace/bench/*.c) userspace/kvisor/dev_uart.c \
+	      userspace/kvisor/pio.c
 BENCH_BIN  := $(BIN)/kvisor-bench
 ifeq ($(BOX),vmx)
 BENCH_ARGS ?= -v -r 3 -n 500 -c 1000000 -m 32 -s 3 -p 200 -t 1200
@@ -19,16 +28,26 @@ else
 BENCH_ARGS ?= -v
 endif
 BENCH_KVM_MOD := $(if $(filter vmx,$(BOX)),kvm-intel,kvm-amd)
+ifeq ($(BOX),vmx)
+BENCH_PV_ARGS ?= -v -r 1 -T 4096 -n 2000
+else
+BENCH_PV_ARGS ?= -v -r 5
+endif
 
-.PHONY: bench
+.PHONY: bench bench-pv
 
 # Built with the userspace tools, and before the selftests (bench_test runs it).
 userspace selftests: $(BENCH_BIN)
 
-$(BENCH_BIN): $(BENCH_SRC) $(wildcard userspace/bench/*.h) uapi/linux/kvisor.h
+$(BENCH_BIN): $(BENCH_SRC) $(wildcard userspace/bench/*.h) $(wildcard userspace/kvisor/*.h) \
+		$(UAPI_HDRS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(UCFLAGS) -o $@ $(BENCH_SRC) $(ULDFLAGS)
+	$(CC) $(UCFLAGS) -Iuserspace/kvisor -o $@ $(BENCH_SRC) $(LIB) $(ULDFLAGS)
 
 bench: module userspace selftests
 	scripts/testbox --box $(BOX) --log $(O_DIR)/bench-$(BOX).log \
 		--run 'modprobe $(BENCH_KVM_MOD) && kvisor-bench $(BENCH_ARGS)'
+
+bench-pv: module userspace selftests
+	scripts/testbox --box $(BOX) --log $(O_DIR)/bench-pv-$(BOX).log \
+		--run 'kvisor-bench -P $(BENCH_PV_ARGS)'

@@ -24,7 +24,8 @@
 static const char exit_status_help[] =
 	"exit status:\n"
 	"  0    guest halted with interrupts off (HLT, IF=0); info succeeded\n"
-	"  odd  guest wrote V to port 0xf4 (isa-debug-exit): (V << 1) | 1\n"
+	"  odd  guest wrote V to port 0xf4 (isa-debug-exit), or made the exit\n"
+	"       hypercall with status V: (V << 1) | 1, low 8 bits\n"
 	"  2    bad command line or options\n"
 	"  4    /dev/kvisor missing or unusable (module not loaded?)\n"
 	"  6    bad image, or one that does not fit the options (refused\n"
@@ -60,6 +61,8 @@ static void run_usage(FILE *f)
 		"\n"
 		"Run IMAGE in a VM with one vCPU.  Devices: a 16550A UART at COM1\n"
 		"(0x3f8, stdout/stdin), isa-debug-exit at 0xf4, fw_cfg at 0x510.\n"
+		"Hypercalls (Documentation/hypercalls.rst): the console write goes to\n"
+		"stdout like the UART, the exit call ends the run.\n"
 		"\n"
 		"options:\n"
 		"  -m, --mem SIZE        guest RAM, K/M/G suffixes (default 128M, 1M-64G)\n"

@@ -3,7 +3,8 @@
  * kvisor tool: create the VM, set the vCPU up as struct boot says, and
  * run it, handling exits: port I/O through the bus to the devices, MMIO
  * (no MMIO devices: reads return all ones, writes are ignored; both
- * counted), hypercalls (none: ret = -ENOSYS), HLT (the guest is done:
+ * counted), hypercalls (console write to stdout, exit with a status; the
+ * VMM range: ret = -ENOSYS), HLT (the guest is done:
  * status 0 with IF=0, EXIT_IDLE with IF=1), shutdown (triple fault),
  * entry failure and internal errors.
  */
@@ -13,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/kvisor_para.h>
 
 #include "libkvisor.h"
 #include "tool.h"
@@ -34,6 +37,7 @@
 struct tool_stats {
 	uint64_t exits[KVISOR_EXIT_IRQ_WINDOW_OPEN + 2];	/* last: other */
 	uint64_t mmio_reads, mmio_writes, hypercalls, eintr;
+	uint64_t console_calls, console_bytes;
 	uint64_t guest_ns, tool_ns;
 };
 
@@ -215,6 +219,41 @@ static void handle_mmio(struct vm *v)
 	}
 }
 
+/*
+ * KVISOR_EXIT_HYPERCALL: the module has checked and copied a console
+ * write's bytes into the run page.  -1 to go on, or the exit status.
+ */
+static int handle_hypercall(struct vm *v)
+{
+	struct kvisor_run *run = v->run;
+	const uint8_t *p = (const uint8_t *)run + run->hypercall.data_offset;
+	size_t len = run->hypercall.data_len;
+	ssize_t n;
+
+	v->st.hypercalls++;
+	switch (run->hypercall.nr) {
+	case KVISOR_HC_CONSOLE_WRITE:
+		v->st.console_calls++;
+		v->st.console_bytes += len;
+		while (len) {
+			n = write(STDOUT_FILENO, p, len);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;	/* stdout gone: the guest still goes on */
+			p += n;
+			len -= n;
+		}
+		/* ret: the length, as the module preset it */
+		return -1;
+	case KVISOR_HC_EXIT:
+		return (int)(((run->hypercall.args[0] << 1) | 1) & 0xff);
+	default:
+		run->hypercall.ret = (uint64_t)-ENOSYS;
+		return -1;
+	}
+}
+
 static double secs(uint64_t ns)
 {
 	return ns / 1e9;
@@ -259,7 +298,9 @@ static void print_stats(struct vm *v)
 	fprintf(stderr, "mmio (no devices): %" PRIu64 " reads, %" PRIu64 " writes\n",
 		v->st.mmio_reads, v->st.mmio_writes);
 	if (v->st.hypercalls)
-		fprintf(stderr, "hypercalls: %" PRIu64 "\n", v->st.hypercalls);
+		fprintf(stderr, "hypercalls to the tool: %" PRIu64 ", console writes %" PRIu64
+			" (%" PRIu64 " bytes)\n", v->st.hypercalls,
+			v->st.console_calls, v->st.console_bytes);
 	fprintf(stderr, "uart: %" PRIu64 " bytes out, %" PRIu64 " bytes in\n",
 		v->uart.tx_bytes, v->uart.rx_bytes);
 	fprintf(stderr, "time: %.6f s, in guest %.6f s (%.1f%%), in kvisor %.6f s\n",
@@ -306,8 +347,9 @@ static int loop(struct vm *v)
 			handle_mmio(v);
 			break;
 		case KVISOR_EXIT_HYPERCALL:
-			v->st.hypercalls++;
-			run->hypercall.ret = (uint64_t)-ENOSYS;
+			r = handle_hypercall(v);
+			if (r >= 0)
+				return r;
 			break;
 		case KVISOR_EXIT_HLT:
 			r = kvisor_get_regs(v->vcpu, &regs);

@@ -19,9 +19,11 @@
  *
  *   0        the guest halted with interrupts off (HLT with RFLAGS.IF=0):
  *            nothing can wake it; `kvisor info` succeeded
- *   odd      the guest wrote V to the isa-debug-exit port (0xf4): the
+ *   odd      the guest wrote V to the isa-debug-exit port (0xf4), or
+ *            made the KVISOR_HC_EXIT hypercall with status V: the
  *            status is (V << 1) | 1, truncated to 8 bits as by exit(3)
- *            (so only V's low 7 bits show), exactly as QEMU does
+ *            (so only V's low 7 bits show), exactly as QEMU does for
+ *            isa-debug-exit
  *   2        bad command line or options
  *   4        /dev/kvisor missing or unusable (module not loaded, no
  *            permission, VT-x/AMD-V unavailable, API version mismatch,

@@ -58,6 +58,8 @@ static const char * const stat_names[KVISOR_STAT_NR] = {
 	[KVISOR_STAT_SHUTDOWN] = "shutdown",
 	[KVISOR_STAT_SIGNAL] = "signal",
 	[KVISOR_STAT_OTHER] = "other",
+	[KVISOR_STAT_HC_KERNEL] = "hc_kernel",
+	[KVISOR_STAT_HC_CONSOLE_BYTES] = "hc_console_bytes",
 };
 
 const char *kvisor_stat_name(unsigned int stat)

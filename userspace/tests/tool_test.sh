@@ -11,7 +11,8 @@
 #
 # usage: tool_test.sh [DIR]
 #   DIR       the sample guests (real16.bin, halt16.bin, triple16.bin,
-#             idle16.bin, mb32.elf, mb32-kludge.bin, long64.elf) and bad/, the bad
+#             idle16.bin, mb32.elf, mb32-kludge.bin, long64.elf, pv64.elf) and
+#             bad/, the bad
 #             images made by mkbad (made here when missing and mkbad is
 #             in DIR or on PATH); default: build/guests next to this
 #             script's tree, else the current directory
@@ -168,6 +169,8 @@ t "check mb32-kludge.bin" 0 "format    multiboot|region    0x00100000-" "" \
 	-- --device "$nodevice" run --check "$dir/mb32-kludge.bin"
 t "check long64.elf" 0 "format    elf64|mode      long|kvisor's page-table area" "" \
 	-- --device "$nodevice" run --check "$dir/long64.elf"
+t "check pv64.elf" 0 "format    elf64|mode      long" "" \
+	-- --device "$nodevice" run --check "$dir/pv64.elf"
 
 # --- the guests, in the VM ---------------------------------------------------
 if [ "$nodev" = 1 ]; then
@@ -218,6 +221,12 @@ else
 	t "long64.elf --stats" 7 "long64: bye" \
 		"exits by reason|io |exits per second|in guest|fw_cfg|uart-16550a" \
 		-- run --stats "$dir/long64.elf"
+	t "pv64.elf: console, clock and exit hypercalls -> 7" 7 \
+"pv64: hello through the console hypercall|console writes up to 2048 bytes|VMCALL and VMMCALL no-ops ok|unknown numbers and bad arguments refused|pv64: bye" \
+		"" -- run "$dir/pv64.elf"
+	t "pv64.elf --stats: console bytes counted, no UART" 7 "pv64: bye" \
+		"hc_console_bytes|hc_kernel|console writes|uart: 0 bytes out" \
+		-- run --stats "$dir/pv64.elf"
 fi
 
 echo "1..$n"
