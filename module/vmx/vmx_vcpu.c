@@ -710,30 +710,6 @@ static u8 vmx_io_addr_size(void)
 	return (vmx_guest_cr0() & X86_CR0_PE) && (ar & VMX_AR_DB) ? 4 : 2;
 }
 
-/*
- * A #UD in the guest.  A guest written for AMD-V makes hypercalls with
- * VMMCALL (0F 01 D9), which raises #UD on Intel: it is the same hypercall
- * as VMCALL, so the same guests run on both.  Any other #UD goes back to
- * the guest.
- */
-static void vmx_handle_ud(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
-{
-	static const u8 vmmcall[3] = { 0x0f, 0x01, 0xd9 };
-	struct kvisor_sregs s;
-	u8 insn[3];
-	u64 lin;
-
-	x->kind = KVISOR_X_UD;
-	memset(&s, 0, sizeof(s));
-	vmx_get_sregs(vcpu, &s);
-	lin = vmx_long_mode_cs() ? vcpu->rip : (u32)(s.cs.base + vcpu->rip);
-	if (!kvisor_read_gva(vcpu, &s, lin, insn, sizeof(insn)) &&
-	    !memcmp(insn, vmmcall, sizeof(insn))) {
-		x->kind = KVISOR_X_HYPERCALL;
-		x->insn_len = sizeof(insn);
-	}
-}
-
 static void vmx_decode_exit(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 {
 	struct vmx_vcpu *vx = to_vmx(vcpu);
@@ -771,7 +747,7 @@ static void vmx_decode_exit(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		if ((intr & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_NMI_INTR)
 			x->kind = KVISOR_X_NMI;
 		else if ((intr & INTR_INFO_VECTOR_MASK) == KVISOR_UD_VECTOR)
-			vmx_handle_ud(vcpu, x);
+			x->kind = KVISOR_X_UD_FAULT;	/* VMMCALL? the core looks */
 		else
 			x->kind = KVISOR_X_UNEXPECTED;
 		break;
