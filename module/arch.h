@@ -54,8 +54,7 @@ struct kvisor_arch_ops {
 	bool (*npt_present)(u64 entry);
 
 	/*
-	 * VMs.  vm_init NULL means this backend cannot run guests yet:
-	 * KVISOR_CREATE_VM fails with EOPNOTSUPP.  Process context.
+	 * VMs.  Process context.
 	 * vm_init runs after the (empty) nested root is allocated and may
 	 * set vm->npt_levels: NPT walks in the host's paging mode, EPT
 	 * walks as many levels as the EPTP says.  It returns EOPNOTSUPP

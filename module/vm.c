@@ -180,11 +180,6 @@ int kvisor_vm_create(void)
 	struct kvisor_vm *vm;
 	int ret, fd;
 
-	if (!kvisor_ops->vm_init) {
-		pr_info_once("kvisor: running VMs on %s is not implemented yet\n",
-			     kvisor_ops->name);
-		return -EOPNOTSUPP;
-	}
 	ret = kvisor_hw_get();
 	if (ret)
 		return ret;

@@ -136,13 +136,13 @@ extern const uint8_t guest_stubs[], guest_stubs_end[];
  * after kselftest_harness.h.
  */
 
-/* Create @vm, or SKIP without virtualization / on VT-x for now. */
+/* Create @vm, or SKIP without virtualization or where kvisor cannot run VMs. */
 #define VM_CREATE_OR_SKIP(vm) do {					\
 	int __r = vm_create(vm);					\
 	if (__r == -ENXIO)						\
 		SKIP(return, "no VT-x or AMD-V in this box");		\
 	if (__r == -EOPNOTSUPP && cpu_virt() == CPU_VIRT_VMX)		\
-		SKIP(return, "VM support on VT-x not implemented yet");	\
+		SKIP(return, "VT-x without EPT or unrestricted guest");	\
 	ASSERT_EQ(0, __r) TH_LOG("creating a VM: %s", strerror(-__r));	\
 } while (0)
 
