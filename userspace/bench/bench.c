@@ -715,7 +715,7 @@ static void usage(FILE *f)
 		"  -b WHICH      measure only KVM or only kvisor\n", MAX_REPS);
 }
 
-static long num_arg(const char *s)
+long num_arg(const char *s)
 {
 	char *end;
 	long v = strtol(s, &end, 0);

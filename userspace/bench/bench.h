@@ -70,6 +70,8 @@ extern struct bench_backend bench_kvm, bench_kvisor;
 /* bench.c: the header lines (box, CPUs, kernel, date, CPU model). */
 void bench_print_header(const char *mode);
 /* pv.c: kvisor-bench -P, full virtualization vs paravirtualization. */
+/* A positive number from the command line, or exit status 2 with a message. */
+long num_arg(const char *s);
 int pv_main(int argc, char **argv);
 
 #endif /* KVISOR_BENCH_H */

@@ -458,16 +458,16 @@ int pv_main(int argc, char **argv)
 			pv.verbose = true;
 			break;
 		case 'r':
-			pv.reps = atoi(optarg);
+			pv.reps = num_arg(optarg);
 			break;
 		case 'T':
-			pv.text = atol(optarg);
+			pv.text = num_arg(optarg);
 			break;
 		case 'n':
-			pv.ops = atol(optarg);
+			pv.ops = num_arg(optarg);
 			break;
 		case 't':
-			pv.timeout = atol(optarg);
+			pv.timeout = num_arg(optarg);
 			break;
 		case 'h':
 			pv_usage(stdout);
