@@ -77,6 +77,7 @@ struct vmx_vcpu {
 
 	/* host values last written, to skip VMWRITEs */
 	unsigned long host_cr3, host_cr4;
+	unsigned long host_debugctl;	/* read when the VMCS is loaded */
 
 	/* guest state the VMCS does not hold */
 	u64 cr2;
@@ -260,6 +261,12 @@ static void vmx_activate(struct vmx_vcpu *vx)
 	}
 	vx->cpu = cpu;
 	vmx_write_host_percpu(vx, cpu);
+	/*
+	 * DEBUGCTL changes only with the task (BTF, LBR on context switch),
+	 * and we are called at every switch to this task: read it here,
+	 * not at every entry.
+	 */
+	vx->host_debugctl = get_debugctlmsr();
 }
 
 /* Preemption off, on the CPU where the VMCS is active. */
@@ -859,7 +866,6 @@ struct vmx_host_save {
 	u16 ds, es, fs, gs;
 	u64 kernel_gs_base;
 	u64 tsc_aux;
-	unsigned long debugctl;
 	unsigned long dr6;
 };
 
@@ -877,7 +883,6 @@ static void vmx_switch_to_guest(struct vmx_vcpu *vx, struct vmx_host_save *h)
 	savesegment(es, h->es);
 	savesegment(fs, h->fs);
 	savesegment(gs, h->gs);
-	h->debugctl = get_debugctlmsr();
 	rdmsrl(MSR_KERNEL_GS_BASE, h->kernel_gs_base);
 	vmx_wrmsr_if(MSR_KERNEL_GS_BASE, h->kernel_gs_base, vx->kernel_gs_base);
 	vmx_wrmsr_if(MSR_STAR, vmx_host_star, vx->star);
@@ -931,8 +936,8 @@ static void vmx_switch_to_host(struct vmx_vcpu *vx, struct vmx_host_save *h)
 	 * The exit cleared DEBUGCTL and set DR7 to 0x400 (27.5.1); the
 	 * core reloads DR7 with the host's breakpoints after run().
 	 */
-	if (h->debugctl)
-		update_debugctlmsr(h->debugctl);
+	if (vx->host_debugctl)
+		update_debugctlmsr(vx->host_debugctl);
 	/* The exit set the TR limit to 0x67 (27.5.2): no I/O bitmap. */
 	invalidate_tss_limit();
 }
