@@ -721,19 +721,6 @@ static void meminfo_read(struct meminfo *m)
 	m->pins = pins_outstanding();
 }
 
-static long module_refcnt(void)
-{
-	FILE *f = fopen("/sys/module/kvisor/refcnt", "r");
-	long n = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &n) != 1)
-			n = -1;
-		fclose(f);
-	}
-	return n;
-}
-
 static unsigned long env_ul(const char *name, unsigned long def)
 {
 	const char *s = getenv(name);
@@ -808,7 +795,7 @@ static void fuzz_and_check(struct __test_metadata *_metadata, unsigned long call
 				    (unsigned long long)(seed ^ 0xffff), err);
 	usleep(200000);
 	meminfo_read(&m0);
-	ref0 = module_refcnt();
+	ref0 = kvisor_refcnt();
 
 	err = fuzz_round(seed, calls, nthreads, member ? 100 : 240, member);
 	ASSERT_EQ(NULL, err) TH_LOG("seed %#llx: %s", (unsigned long long)seed, err);
@@ -816,11 +803,11 @@ static void fuzz_and_check(struct __test_metadata *_metadata, unsigned long call
 	/* Everything is released when the last fd closes; RCU/vfree lag a bit. */
 	for (i = 0; i < 20; i++) {
 		usleep(100000);
-		if (module_refcnt() == ref0)
+		if (kvisor_refcnt() == ref0)
 			break;
 	}
 	meminfo_read(&m1);
-	ref1 = module_refcnt();
+	ref1 = kvisor_refcnt();
 	EXPECT_EQ(ref0, ref1) TH_LOG("kvisor module use count %ld -> %ld: fds or VMs leaked",
 				     ref0, ref1);
 	if (cpu_virt() != CPU_VIRT_NONE && !kvisor_hw_cpus(hw, sizeof(hw)))

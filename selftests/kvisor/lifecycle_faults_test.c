@@ -39,19 +39,6 @@ GUEST_ASM(g_hlt, "1: hlt\njmp 1b\n");
 
 #define CODE_STRIDE	0x400	/* vCPU i runs CODE_GPA + i * CODE_STRIDE */
 
-static long refcnt(void)
-{
-	FILE *f = fopen("/sys/module/kvisor/refcnt", "r");
-	long n = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &n) != 1)
-			n = -1;
-		fclose(f);
-	}
-	return n;
-}
-
 /* Wait (≤ 3 s) until the module's use count is @want and no VM holds the hardware. */
 static bool all_released(long want)
 {
@@ -59,7 +46,7 @@ static bool all_released(long want)
 	int i;
 
 	for (i = 0; i < 30; i++) {
-		if (refcnt() == want && !kvisor_hw_cpus(hw, sizeof(hw)) && !hw[0])
+		if (kvisor_refcnt() == want && !kvisor_hw_cpus(hw, sizeof(hw)) && !hw[0])
 			return true;
 		usleep(100000);
 	}
@@ -136,7 +123,7 @@ TEST(sigkill_in_run_4_vcpus)
 
 	VM_CREATE_OR_SKIP(&vm);
 	vm_destroy(&vm);
-	ref0 = refcnt();
+	ref0 = kvisor_refcnt();
 	for (round = 0; round < KILL_ROUNDS; round++) {
 		/* 0-40 ms into the run: setup, first entries, or deep in it */
 		unsigned int delay = rand_r(&seed) % 40000;
@@ -177,7 +164,7 @@ TEST(close_vm_fd_before_vcpu_fds)
 
 	VM_CREATE_OR_SKIP(&vm);
 	vm_destroy(&vm);
-	ref0 = refcnt();
+	ref0 = kvisor_refcnt();
 	VM_CREATE_OR_SKIP(&vm);
 	ASSERT_EQ(0, vcpus_setup(&vm, v));
 	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
@@ -203,7 +190,7 @@ TEST(close_vm_fd_before_vcpu_fds)
 	close(v[2].fd);
 	vcpu_close(&v[0]);
 	vcpu_close(&v[1]);
-	EXPECT_NE(ref0, refcnt()) TH_LOG("the run page mapping holds nothing");
+	EXPECT_NE(ref0, kvisor_refcnt()) TH_LOG("the run page mapping holds nothing");
 	munmap(v[2].run, v[2].run_size);
 	munmap(vm.mem, GUEST_MEM_SIZE);
 	EXPECT_TRUE(all_released(ref0));
@@ -470,7 +457,7 @@ TEST(rlimit_memlock_too_small)
 
 	VM_CREATE_OR_SKIP(&vm);
 	vm_destroy(&vm);
-	ref0 = refcnt();
+	ref0 = kvisor_refcnt();
 	apply_udev_rule(&m);
 	r = as_user(UID_KVMEMBER, kvmember, 2, 16);
 	EXPECT_EQ(0, r) TH_LOG("RLIMIT_MEMLOCK 16 KiB: step %d failed "
@@ -478,24 +465,6 @@ TEST(rlimit_memlock_too_small)
 			       r);
 	restore_dev(&m);
 	EXPECT_TRUE(all_released(ref0));
-}
-
-static long meminfo_kb(const char *field)
-{
-	char line[128];
-	size_t n = strlen(field);
-	long v = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, n) && line[n] == ':') {
-			sscanf(line + n + 1, "%ld", &v);
-			break;
-		}
-	fclose(f);
-	return v;
 }
 
 #define HUGE_REGION	(64ull << 30)	/* KVISOR_CAP_MAX_MEMORY_MB */

@@ -26,24 +26,6 @@
 #define SLAB_TOLERANCE_KB	1024
 #define FREE_TOLERANCE_KB	3072
 
-static long meminfo_kb(const char *field)
-{
-	char line[128];
-	long v = -1;
-	size_t n = strlen(field);
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, n) && line[n] == ':') {
-			sscanf(line + n + 1, "%ld", &v);
-			break;
-		}
-	fclose(f);
-	return v;
-}
-
 /* VmLck or VmPin from /proc/self/status, kB; 0 when absent */
 static long status_kb(const char *field)
 {

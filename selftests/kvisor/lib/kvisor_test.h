@@ -34,6 +34,10 @@ int kvisor_restore(void);
 /* modprobe through the box's busybox (or the system's kmod). */
 int run_modprobe(const char *args);
 
+/* /proc/meminfo field in kB, -1 if absent; kvisor's module use count, -1 if not loaded. */
+long meminfo_kb(const char *field);
+long kvisor_refcnt(void);
+
 /* MSRs through /dev/cpu/N/msr (msr.ko). 0 or -errno. */
 int msr_read(int cpu, uint32_t index, uint64_t *val);
 
