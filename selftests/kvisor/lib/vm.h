@@ -142,7 +142,7 @@ extern const uint8_t guest_stubs[], guest_stubs_end[];
 	if (__r == -ENXIO)						\
 		SKIP(return, "no VT-x or AMD-V in this box");		\
 	if (__r == -EOPNOTSUPP && cpu_virt() == CPU_VIRT_VMX)		\
-		SKIP(return, "VT-x without EPT or unrestricted guest");	\
+		SKIP(return, "no VMs on this VT-x (vmx_vms=0, or no EPT/UG)"); \
 	ASSERT_EQ(0, __r) TH_LOG("creating a VM: %s", strerror(-__r));	\
 } while (0)
 
