@@ -66,15 +66,18 @@ static void exit_add_addr_reg(struct kvisor_vcpu *vcpu, int reg, s64 delta,
 	exit_write_reg(vcpu, reg, vcpu->gpr[reg] + delta, addr_size, false);
 }
 
-static bool exit_long_mode(const struct kvisor_sregs *s)
+/* The linear address of CS:RIP, as the CPU forms it in this mode. */
+u64 kvisor_rip_linear(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *s)
 {
-	return (s->efer & EFER_LMA) && s->cs.l;
+	if (kvisor_long_mode(s))
+		return vcpu->rip;
+	return (s->cs.base + vcpu->rip) & 0xffffffffULL;
 }
 
 static u64 exit_seg_base(const struct kvisor_sregs *s,
 			 const struct kvisor_segment *seg)
 {
-	return exit_long_mode(s) ? 0 : seg->base;
+	return kvisor_long_mode(s) ? 0 : seg->base;
 }
 
 static void exit_internal_error(struct kvisor_vcpu *vcpu, u32 suberror,
@@ -108,16 +111,14 @@ static void exit_string_prefixes(struct kvisor_vcpu *vcpu,
 				 const struct kvisor_sregs *s,
 				 unsigned int *asz, const struct kvisor_segment **seg)
 {
-	unsigned int mode = exit_long_mode(s) ? 8 : s->cs.db ? 4 : 2;
+	unsigned int mode = kvisor_long_mode(s) ? 8 : s->cs.db ? 4 : 2;
 	u8 bytes[KVISOR_INSN_MAX];
-	u64 lin = exit_seg_base(s, &s->cs) + vcpu->rip;
+	u64 lin = kvisor_rip_linear(vcpu, s);
 	unsigned int i;
 
 	*asz = mode;
 	*seg = &s->ds;
 	memset(bytes, 0, sizeof(bytes));
-	if (mode != 8)
-		lin &= 0xffffffffULL;
 	if (kvisor_read_gva(vcpu, s, lin, bytes, 4) &&
 	    kvisor_read_gva(vcpu, s, lin, bytes, 1))
 		return;
@@ -264,13 +265,11 @@ static int exit_emulate_mmio(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 
 	vcpu->stats.counters[KVISOR_STAT_MMIO]++;
 	kvisor_ops->get_sregs(vcpu, &s);
-	if (exit_long_mode(&s))
+	if (kvisor_long_mode(&s))
 		mode = 8;
 	else
 		mode = s.cs.db ? 4 : 2;
-	lin = exit_seg_base(&s, &s.cs) + vcpu->rip;
-	if (mode != 8)
-		lin &= 0xffffffffULL;
+	lin = kvisor_rip_linear(vcpu, &s);
 
 	/* No decode assists: fetch the bytes through the guest's tables. */
 	first = min_t(unsigned int, KVISOR_INSN_MAX, PAGE_SIZE - offset_in_page(lin));

@@ -14,24 +14,10 @@
 #include <linux/kernel.h>
 #include <linux/ktime.h>
 #include <linux/timekeeping.h>
-#include <asm/msr-index.h>
 #include <linux/kvisor_para.h>
 
 #include "kvisor.h"
 #include "trace.h"
-
-static bool hc_long_mode(const struct kvisor_sregs *s)
-{
-	return (s->efer & EFER_LMA) && s->cs.l;
-}
-
-/* The linear address of CS:RIP, as the CPU forms it in this mode. */
-static u64 hc_rip_linear(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *s)
-{
-	if (hc_long_mode(s))
-		return vcpu->rip;
-	return (s->cs.base + vcpu->rip) & 0xffffffffULL;
-}
 
 bool kvisor_hypercall_insn(struct kvisor_vcpu *vcpu)
 {
@@ -41,7 +27,7 @@ bool kvisor_hypercall_insn(struct kvisor_vcpu *vcpu)
 	struct kvisor_sregs s;
 
 	kvisor_ops->get_sregs(vcpu, &s);
-	if (kvisor_read_gva(vcpu, &s, hc_rip_linear(vcpu, &s), bytes,
+	if (kvisor_read_gva(vcpu, &s, kvisor_rip_linear(vcpu, &s), bytes,
 			    sizeof(bytes)))
 		return false;
 	return !memcmp(bytes, vmcall, sizeof(bytes)) ||
@@ -103,7 +89,7 @@ int kvisor_hypercall(struct kvisor_vcpu *vcpu, u32 insn_len)
 		goto answer;
 	}
 	kvisor_ops->get_sregs(vcpu, &s);
-	mask = hc_long_mode(&s) ? ~0ULL : 0xffffffffULL;
+	mask = kvisor_long_mode(&s) ? ~0ULL : 0xffffffffULL;
 	nr = vcpu->gpr[KVISOR_RAX] & mask;
 	args[0] = vcpu->gpr[KVISOR_RBX] & mask;
 	args[1] = vcpu->gpr[KVISOR_RCX] & mask;

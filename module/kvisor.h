@@ -7,6 +7,7 @@
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
+#include <asm/msr-index.h>
 #include <asm/fpu/api.h>
 #include <asm/fpu/types.h>
 #include <linux/kvisor.h>
@@ -240,6 +241,12 @@ static inline void kvisor_seg_set_attr(struct kvisor_segment *s, u16 a)
 	s->padding = 0;
 }
 
+/* 64-bit mode: EFER.LMA and CS.L (compatibility mode is not). */
+static inline bool kvisor_long_mode(const struct kvisor_sregs *s)
+{
+	return (s->efer & EFER_LMA) && s->cs.l;
+}
+
 /* x86 exception vectors the core injects. */
 #define KVISOR_UD_VECTOR	6
 #define KVISOR_GP_VECTOR	13
@@ -293,6 +300,7 @@ void kvisor_hypercall_cpuid(struct kvisor_cpuid_entry *sig,
 
 /* exit.c */
 int kvisor_exit_handle(struct kvisor_vcpu *vcpu, struct kvisor_exit *x);
+u64 kvisor_rip_linear(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *s);
 int kvisor_exit_complete_pending(struct kvisor_vcpu *vcpu);
 int kvisor_cpuid_init_default(struct kvisor_vcpu *vcpu);
 int kvisor_msr_get(struct kvisor_vcpu *vcpu, u32 index, u64 *data);
