@@ -334,16 +334,10 @@ TEST(hypercall_from_cpl3)
 {
 	struct vm vm;
 	struct vcpu v;
-	struct kvisor_sregs s;
 	struct kvisor_regs r;
 
 	GUEST_SETUP(&vm, &v, MODE_LONG, g_hypercall_user);
-	ASSERT_EQ(0, vcpu_get_sregs(&v, &s));
-	s.cs.selector = SEL_UCODE64;
-	s.cs.dpl = 3;
-	s.ss.selector = s.ds.selector = s.es.selector = SEL_UDATA;
-	s.ss.dpl = s.ds.dpl = s.es.dpl = 3;
-	ASSERT_EQ(0, vcpu_set_sregs(&v, &s));
+	ASSERT_EQ(0, vcpu_enter_cpl3(&v));
 	ASSERT_EQ(0, vcpu_get_regs(&v, &r));
 	r.rflags = 0x3002;	/* IOPL 3 */
 	ASSERT_EQ(0, vcpu_set_regs(&v, &r));

@@ -48,21 +48,13 @@ static int run_exc(struct vcpu *v, uint32_t *vec, uint32_t *rip)
 static int enter(struct vcpu *v, int cpl, uint64_t rip, uint64_t rax, uint64_t rcx,
 		 uint64_t rdx)
 {
-	struct kvisor_sregs s;
 	struct kvisor_regs r;
 	int e = vcpu_setup_mode(v, MODE_LONG, rip);
 
 	if (e)
 		return e;
 	if (cpl == 3) {
-		e = vcpu_get_sregs(v, &s);
-		if (e)
-			return e;
-		s.cs.selector = SEL_UCODE64;
-		s.cs.dpl = 3;
-		s.ss.selector = s.ds.selector = s.es.selector = SEL_UDATA;
-		s.ss.dpl = s.ds.dpl = s.es.dpl = 3;
-		e = vcpu_set_sregs(v, &s);
+		e = vcpu_enter_cpl3(v);
 		if (e)
 			return e;
 	}

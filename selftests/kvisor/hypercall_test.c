@@ -497,7 +497,6 @@ TEST(cpl3_refused)
 		{ 0x7777, 0, 0 },
 	};
 	struct kvisor_vcpu_stats st0, st1;
-	struct kvisor_sregs s;
 	struct kvisor_regs r;
 	struct vm vm;
 	struct vcpu v;
@@ -507,12 +506,7 @@ TEST(cpl3_refused)
 	HC_SETUP(&vm, &v, MODE_LONG);
 	vm_load(&vm, INSN_GPA(VMMCALL), g_vmmcall_user, GUEST_LEN(g_vmmcall_user));
 	vm_load(&vm, INSN_GPA(VMCALL), g_vmcall_user, GUEST_LEN(g_vmcall_user));
-	ASSERT_EQ(0, vcpu_get_sregs(&v, &s));
-	s.cs.selector = SEL_UCODE64;
-	s.cs.dpl = 3;
-	s.ss.selector = s.ds.selector = s.es.selector = SEL_UDATA;
-	s.ss.dpl = s.ds.dpl = s.es.dpl = 3;
-	ASSERT_EQ(0, vcpu_set_sregs(&v, &s));
+	ASSERT_EQ(0, vcpu_enter_cpl3(&v));
 	ASSERT_EQ(0, vcpu_get_stats(&v, &st0));
 	for (k = 0; k < NR(calls); k++)
 		for (i = VMMCALL; i <= VMCALL; i++) {

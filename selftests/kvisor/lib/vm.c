@@ -457,3 +457,17 @@ const char *vcpu_exit_str(struct vcpu *v)
 			 (unsigned long long)r.rip, (unsigned long long)r.rax);
 	return buf;
 }
+
+int vcpu_enter_cpl3(struct vcpu *v)
+{
+	struct kvisor_sregs s;
+	int e = vcpu_get_sregs(v, &s);
+
+	if (e)
+		return e;
+	s.cs.selector = SEL_UCODE64;
+	s.cs.dpl = 3;
+	s.ss.selector = s.ds.selector = s.es.selector = SEL_UDATA;
+	s.ss.dpl = s.ds.dpl = s.es.dpl = 3;
+	return vcpu_set_sregs(v, &s);
+}

@@ -108,6 +108,8 @@ int vcpu_add(struct vm *vm, struct vcpu *v, int id);	/* 0 or -errno */
 void vcpu_close(struct vcpu *v);
 /* Write tables for @mode into guest memory, set sregs/regs; RIP = @rip. */
 int vcpu_setup_mode(struct vcpu *v, enum guest_mode mode, uint64_t rip);
+/* Long mode as set up above, moved to CPL 3 (user code and data). 0 or -errno. */
+int vcpu_enter_cpl3(struct vcpu *v);
 /* KVISOR_RUN: 0 or -errno. */
 int vcpu_run(struct vcpu *v);
 int vcpu_get_regs(struct vcpu *v, struct kvisor_regs *r);
