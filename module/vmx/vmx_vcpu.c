@@ -928,6 +928,11 @@ static void vmx_switch_to_host(struct vmx_vcpu *vx, struct vmx_host_save *h)
 	get_debugreg(vx->dr6, 6);
 	if (vx->dr6 != h->dr6)
 		set_debugreg(h->dr6, 6);
+	/*
+	 * The guest's KERNEL_GS_BASE first: load_gs_index() below goes
+	 * through SWAPGS and would overwrite it with the descriptor's base.
+	 */
+	rdmsrl(MSR_KERNEL_GS_BASE, vx->kernel_gs_base);
 	/* The exit loaded null DS/ES/FS/GS selectors (27.5.2). */
 	if (h->ds)
 		loadsegment(ds, h->ds);
@@ -939,7 +944,6 @@ static void vmx_switch_to_host(struct vmx_vcpu *vx, struct vmx_host_save *h)
 	}
 	if (h->gs)
 		load_gs_index(h->gs);
-	rdmsrl(MSR_KERNEL_GS_BASE, vx->kernel_gs_base);
 	wrmsrl(MSR_KERNEL_GS_BASE, h->kernel_gs_base);
 	vmx_wrmsr_if(MSR_STAR, vx->star, vmx_host_star);
 	vmx_wrmsr_if(MSR_LSTAR, vx->lstar, vmx_host_lstar);
