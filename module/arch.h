@@ -94,6 +94,8 @@ struct kvisor_arch_ops {
 	void (*set_sregs)(struct kvisor_vcpu *vcpu,
 			  const struct kvisor_sregs *sregs);
 	int (*get_cpl)(struct kvisor_vcpu *vcpu);
+	/* 64-bit mode (EFER.LMA and CS.L), without a full get_sregs(). */
+	bool (*long_mode)(struct kvisor_vcpu *vcpu);
 	/*
 	 * MSRs whose guest value lives in the control block (EFER, PAT,
 	 * SYSCALL/SYSENTER, segment bases, TSC).  The core has validated the

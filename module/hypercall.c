@@ -73,7 +73,6 @@ static int hc_to_user(struct kvisor_vcpu *vcpu, u64 nr, const u64 *args,
 int kvisor_hypercall(struct kvisor_vcpu *vcpu, u32 insn_len)
 {
 	u64 *c = vcpu->stats.counters, mask, nr, args[4];
-	struct kvisor_sregs s;
 	s64 ret;
 
 	/* The ABI's error numbers are Linux's (<linux/kvisor_para.h>). */
@@ -88,8 +87,7 @@ int kvisor_hypercall(struct kvisor_vcpu *vcpu, u32 insn_len)
 		ret = -KVISOR_HC_EPERM;
 		goto answer;
 	}
-	kvisor_ops->get_sregs(vcpu, &s);
-	mask = kvisor_long_mode(&s) ? ~0ULL : 0xffffffffULL;
+	mask = kvisor_ops->long_mode(vcpu) ? ~0ULL : 0xffffffffULL;
 	nr = vcpu->gpr[KVISOR_RAX] & mask;
 	args[0] = vcpu->gpr[KVISOR_RBX] & mask;
 	args[1] = vcpu->gpr[KVISOR_RCX] & mask;

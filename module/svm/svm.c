@@ -169,6 +169,7 @@ const struct kvisor_arch_ops kvisor_svm_ops = {
 	.get_sregs = svm_get_sregs,
 	.set_sregs = svm_set_sregs,
 	.get_cpl = svm_get_cpl,
+	.long_mode = svm_long_mode,
 	.get_msr = svm_get_msr,
 	.set_msr = svm_set_msr,
 	.interrupt_allowed = svm_interrupt_allowed,

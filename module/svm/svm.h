@@ -39,6 +39,7 @@ void svm_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x);
 void svm_get_sregs(struct kvisor_vcpu *vcpu, struct kvisor_sregs *s);
 void svm_set_sregs(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *s);
 int svm_get_cpl(struct kvisor_vcpu *vcpu);
+bool svm_long_mode(struct kvisor_vcpu *vcpu);
 int svm_get_msr(struct kvisor_vcpu *vcpu, u32 index, u64 *data);
 int svm_set_msr(struct kvisor_vcpu *vcpu, u32 index, u64 data);
 bool svm_interrupt_allowed(struct kvisor_vcpu *vcpu);

@@ -497,6 +497,14 @@ int svm_get_cpl(struct kvisor_vcpu *vcpu)
 	return ((struct svm_vcpu *)vcpu->arch)->vmcb->save.cpl;
 }
 
+bool svm_long_mode(struct kvisor_vcpu *vcpu)
+{
+	const struct vmcb_save_area *save =
+		&((struct svm_vcpu *)vcpu->arch)->vmcb->save;
+
+	return (save->efer & EFER_LMA) && (save->cs.attrib & SVM_SELECTOR_L_MASK);
+}
+
 int svm_get_msr(struct kvisor_vcpu *vcpu, u32 index, u64 *data)
 {
 	struct vmcb *vmcb = ((struct svm_vcpu *)vcpu->arch)->vmcb;

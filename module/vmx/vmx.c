@@ -341,6 +341,7 @@ const struct kvisor_arch_ops kvisor_vmx_ops = {
 	.get_sregs = vmx_get_sregs,
 	.set_sregs = vmx_set_sregs,
 	.get_cpl = vmx_get_cpl,
+	.long_mode = vmx_long_mode,
 	.get_msr = vmx_get_msr,
 	.set_msr = vmx_set_msr,
 	.interrupt_allowed = vmx_interrupt_allowed,

@@ -55,6 +55,7 @@ void vmx_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x);
 void vmx_get_sregs(struct kvisor_vcpu *vcpu, struct kvisor_sregs *s);
 void vmx_set_sregs(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *s);
 int vmx_get_cpl(struct kvisor_vcpu *vcpu);
+bool vmx_long_mode(struct kvisor_vcpu *vcpu);
 int vmx_get_msr(struct kvisor_vcpu *vcpu, u32 index, u64 *data);
 int vmx_set_msr(struct kvisor_vcpu *vcpu, u32 index, u64 data);
 bool vmx_interrupt_allowed(struct kvisor_vcpu *vcpu);

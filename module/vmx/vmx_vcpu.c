@@ -652,6 +652,11 @@ static bool vmx_long_mode_cs(void)
 	       (vmcs_read(GUEST_CS_AR_BYTES) & VMX_AR_L);
 }
 
+bool vmx_long_mode(struct kvisor_vcpu *vcpu)
+{
+	return vmx_long_mode_cs();
+}
+
 /* Exit reason 28 (qualification: SDM Vol. 3C, table 27-3). */
 static void vmx_handle_cr(struct kvisor_vcpu *vcpu, struct kvisor_exit *x,
 			  u64 qual)
