@@ -100,6 +100,14 @@ struct kvisor_memslot {
 
 struct kvisor_vcpu;
 
+#define KVISOR_MMU_CACHE_PAGES	8	/* enough for one 5-level map */
+
+/* Free pages for nested tables, filled outside mmu_lock. */
+struct kvisor_mmu_cache {
+	struct page *pages[KVISOR_MMU_CACHE_PAGES];
+	unsigned int nr;
+};
+
 struct kvisor_vm {
 	struct kref ref;		/* VM fd + one per vCPU fd */
 	struct mm_struct *mm;		/* the creator's, mmgrab()ed */
@@ -125,8 +133,6 @@ enum kvisor_pending {
 	KVISOR_PENDING_MMIO_READ,	/* run->mmio.data to the destination */
 	KVISOR_PENDING_HYPERCALL,	/* run->hypercall.ret to RAX */
 };
-
-#define KVISOR_MMU_CACHE_PAGES	8	/* enough for one 5-level map */
 
 struct kvisor_vcpu {
 	struct kvisor_vm *vm;
@@ -165,9 +171,7 @@ struct kvisor_vcpu {
 
 	struct kvisor_vcpu_stats stats;
 
-	/* free pages for nested tables, filled outside mmu_lock */
-	struct page *mmu_cache[KVISOR_MMU_CACHE_PAGES];
-	unsigned int mmu_cache_nr;
+	struct kvisor_mmu_cache mmu_cache;
 
 	void *arch;
 };
@@ -269,10 +273,12 @@ int kvisor_mmu_pin_slot(struct kvisor_vm *vm, struct kvisor_memslot *slot);
 void kvisor_mmu_unpin_slot(struct kvisor_vm *vm, struct kvisor_memslot *slot);
 void kvisor_mmu_zap_range(struct kvisor_vm *vm, u64 gfn, u64 npages);
 void kvisor_mmu_flush_vm(struct kvisor_vm *vm);
-int kvisor_mmu_topup_cache(struct kvisor_vcpu *vcpu);
-void kvisor_mmu_free_cache(struct kvisor_vcpu *vcpu);
+int kvisor_mmu_topup_cache(struct kvisor_mmu_cache *cache);
+void kvisor_mmu_free_cache(struct kvisor_mmu_cache *cache);
 /* 1: mapped; 0: not RAM or write to read-only (MMIO); <0 error */
 int kvisor_mmu_map_gpa(struct kvisor_vcpu *vcpu, u64 gpa, bool write);
+void kvisor_mmu_prefault_slot(struct kvisor_vm *vm,
+			      const struct kvisor_memslot *slot);
 int kvisor_read_gpa(struct kvisor_vm *vm, u64 gpa, void *buf, unsigned int len);
 int kvisor_write_gpa(struct kvisor_vm *vm, u64 gpa, const void *buf,
 		     unsigned int len);

@@ -115,26 +115,26 @@ void kvisor_mmu_flush_vm(struct kvisor_vm *vm)
 	on_each_cpu(mmu_flush_ipi, NULL, 1);
 }
 
-int kvisor_mmu_topup_cache(struct kvisor_vcpu *vcpu)
+int kvisor_mmu_topup_cache(struct kvisor_mmu_cache *cache)
 {
-	while (vcpu->mmu_cache_nr < KVISOR_MMU_CACHE_PAGES) {
+	while (cache->nr < KVISOR_MMU_CACHE_PAGES) {
 		struct page *p = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
 
 		if (!p)
 			return -ENOMEM;
-		vcpu->mmu_cache[vcpu->mmu_cache_nr++] = p;
+		cache->pages[cache->nr++] = p;
 	}
 	return 0;
 }
 
-void kvisor_mmu_free_cache(struct kvisor_vcpu *vcpu)
+void kvisor_mmu_free_cache(struct kvisor_mmu_cache *cache)
 {
-	while (vcpu->mmu_cache_nr)
-		__free_page(vcpu->mmu_cache[--vcpu->mmu_cache_nr]);
+	while (cache->nr)
+		__free_page(cache->pages[--cache->nr]);
 }
 
 /* A 2 MiB mapping needs the whole aligned range in the slot, contiguous. */
-static bool slot_can_map_large(struct kvisor_memslot *slot, u64 gfn)
+static bool slot_can_map_large(const struct kvisor_memslot *slot, u64 gfn)
 {
 	u64 base = gfn & ~(u64)(LARGE_PAGES - 1), off, pfn0;
 	int i;
@@ -151,17 +151,17 @@ static bool slot_can_map_large(struct kvisor_memslot *slot, u64 gfn)
 	return true;
 }
 
-int kvisor_mmu_map_gpa(struct kvisor_vcpu *vcpu, u64 gpa, bool write)
+static int mmu_map(struct kvisor_vm *vm, struct kvisor_mmu_cache *cache,
+		   u64 gfn, bool write)
 {
-	struct kvisor_vm *vm = vcpu->vm;
 	const struct kvisor_arch_ops *ops = kvisor_ops;
 	struct kvisor_memslot *slot;
-	u64 gfn = gpa >> PAGE_SHIFT, *table, pa;
+	u64 *table, pa;
 	unsigned int level, target;
 	bool large, writable;
 	int ret;
 
-	ret = kvisor_mmu_topup_cache(vcpu);
+	ret = kvisor_mmu_topup_cache(cache);
 	if (ret)
 		return ret;
 
@@ -201,7 +201,7 @@ int kvisor_mmu_map_gpa(struct kvisor_vcpu *vcpu, u64 gpa, bool write)
 		if (ops->npt_present(e) && (e & NPT_LARGE))
 			break;		/* another vCPU mapped it large */
 		if (!ops->npt_present(e)) {
-			struct page *p = vcpu->mmu_cache[--vcpu->mmu_cache_nr];
+			struct page *p = cache->pages[--cache->nr];
 
 			e = ops->npt_table_entry(page_to_phys(p));
 			WRITE_ONCE(table[idx], e);
@@ -210,6 +210,33 @@ int kvisor_mmu_map_gpa(struct kvisor_vcpu *vcpu, u64 gpa, bool write)
 	}
 	spin_unlock(&vm->mmu_lock);
 	return 1;
+}
+
+int kvisor_mmu_map_gpa(struct kvisor_vcpu *vcpu, u64 gpa, bool write)
+{
+	return mmu_map(vcpu->vm, &vcpu->mmu_cache, gpa >> PAGE_SHIFT, write);
+}
+
+/*
+ * A new slot is pinned whole, so its 2 MiB runs of contiguous frames can
+ * be mapped now, one entry each, instead of by a nested page fault apiece
+ * on first touch.  The rest (4 KiB-backed parts) still fault in lazily.
+ * Only an optimization: on failure the faults do the work.
+ */
+void kvisor_mmu_prefault_slot(struct kvisor_vm *vm,
+			      const struct kvisor_memslot *slot)
+{
+	struct kvisor_mmu_cache cache = { .nr = 0 };
+	u64 gfn = ALIGN(slot->gfn, LARGE_PAGES);
+
+	for (; gfn + LARGE_PAGES <= slot->gfn + slot->npages; gfn += LARGE_PAGES) {
+		if (!slot_can_map_large(slot, gfn))
+			continue;
+		if (mmu_map(vm, &cache, gfn, false) < 0)
+			break;
+		cond_resched();
+	}
+	kvisor_mmu_free_cache(&cache);
 }
 
 int kvisor_mmu_pin_slot(struct kvisor_vm *vm, struct kvisor_memslot *slot)
@@ -235,16 +262,28 @@ int kvisor_mmu_pin_slot(struct kvisor_vm *vm, struct kvisor_memslot *slot)
 		goto err_unaccount;
 	}
 
+	/*
+	 * In 2 MiB steps, the first page of each alone: pinning a page that
+	 * is not yet there walks the page tables once per 4 KiB, but its
+	 * fault brings in a whole transparent huge page where the range
+	 * allows one, and the other 511 pages then pin in one step of the
+	 * lockless walk (one reference count update for the whole folio).
+	 */
 	while (done < slot->npages) {
-		unsigned long chunk = min_t(u64, slot->npages - done, 1UL << 18);
+		u64 addr = slot->uaddr + (done << PAGE_SHIFT);
+		u64 to_2m = (ALIGN(addr + 1, PMD_SIZE) - addr) >> PAGE_SHIFT;
+		unsigned long chunk;
 		long n;
 
+		if (IS_ALIGNED(addr, PMD_SIZE) && slot->npages - done > 1)
+			chunk = 1;
+		else
+			chunk = min(slot->npages - done, to_2m);
 		if (fatal_signal_pending(current)) {
 			ret = -EINTR;
 			goto err_unpin;
 		}
-		n = pin_user_pages_fast(slot->uaddr + (done << PAGE_SHIFT), chunk,
-					gup, pages + done);
+		n = pin_user_pages_fast(addr, chunk, gup, pages + done);
 		if (n <= 0) {
 			ret = n ? n : -EFAULT;
 			goto err_unpin;

@@ -539,7 +539,7 @@ static void vcpu_free(struct kvisor_vcpu *vcpu)
 {
 	kvisor_ops->vcpu_free(vcpu);
 	fpu_free_guest_fpstate(&vcpu->guest_fpu);
-	kvisor_mmu_free_cache(vcpu);
+	kvisor_mmu_free_cache(&vcpu->mmu_cache);
 	kvfree(vcpu->cpuid);
 	free_page((unsigned long)vcpu->run);
 	kfree(vcpu);
@@ -590,7 +590,7 @@ int kvisor_vcpu_create(struct kvisor_vm *vm, unsigned long id)
 	ret = kvisor_cpuid_init_default(vcpu);
 	if (ret)
 		goto err_fpu;
-	ret = kvisor_mmu_topup_cache(vcpu);
+	ret = kvisor_mmu_topup_cache(&vcpu->mmu_cache);
 	if (ret)
 		goto err_cpuid;
 
@@ -628,7 +628,7 @@ int kvisor_vcpu_create(struct kvisor_vm *vm, unsigned long id)
 err_arch:
 	kvisor_ops->vcpu_free(vcpu);
 err_cache:
-	kvisor_mmu_free_cache(vcpu);
+	kvisor_mmu_free_cache(&vcpu->mmu_cache);
 err_cpuid:
 	kvfree(vcpu->cpuid);
 err_fpu:

@@ -130,6 +130,7 @@ static int vm_set_memory_region(struct kvisor_vm *vm,
 	spin_lock(&vm->mmu_lock);
 	*slot = new;
 	spin_unlock(&vm->mmu_lock);
+	kvisor_mmu_prefault_slot(vm, slot);
 	return 0;
 }
 
