@@ -6,10 +6,12 @@
  * turns a guest-virtual address into a guest-physical one (for fetching
  * instruction bytes and string I/O).
  *
- * Nested tables are built lazily: a nested page fault on a RAM address
- * maps it (2 MiB at a time where the region allows).  Table pages come
- * from a small per-vCPU cache filled outside vm->mmu_lock, so the fault
- * path allocates nothing under the spinlock.
+ * Nested tables: the 2 MiB runs of a new region are mapped when it is
+ * added (kvisor_mmu_prefault_slot()); anything else is mapped by the
+ * nested page fault on a RAM address (2 MiB where the region allows).
+ * Table pages come from a small cache (per vCPU, or on the stack of the
+ * prefault) filled outside vm->mmu_lock, so nothing is allocated under
+ * the spinlock.
  */
 #include <linux/highmem.h>
 #include <linux/io.h>
