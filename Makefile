@@ -40,7 +40,7 @@ ST_LIB_SRC := $(wildcard selftests/kvisor/lib/*.c)
 ST_SRC   := $(wildcard selftests/kvisor/*_test.c)
 ST_BINS  := $(patsubst selftests/kvisor/%.c,$(STDIR)/kvisor/%,$(ST_SRC))
 
-.PHONY: all module userspace selftests check check-svm check-vmx check-none \
+.PHONY: all module userspace selftests check check-svm check-vmx check-none check-nonpt \
 	demo deps install clean lint checkpatch sparse help uapi-check \
 	guests userspace-test install-userspace
 
@@ -48,7 +48,8 @@ all: module userspace selftests
 
 help:
 	@echo "make            build kvisor.ko, the kvisor tool, libkvisor, the selftests"
-	@echo "make check      lint, then the selftests in the svm, vmx and none boxes"
+	@echo "make check      lint, then the selftests in the svm, vmx and none boxes,"
+	@echo "               and api_test without nested paging (make check-nonpt)"
 	@echo "make demo       boot the svm box and show the module working"
 	@echo "make deps       install the Debian packages the build and the boxes need"
 	@echo "make install    install module, tool, libkvisor, headers, udev rule (real hardware)"
@@ -244,10 +245,17 @@ lint: checkpatch sparse
 check: deps
 	$(MAKE) all
 	$(MAKE) lint
-	$(MAKE) check-svm check-vmx check-none
+	$(MAKE) check-svm check-vmx check-none check-nonpt
 
 check-svm check-vmx check-none: check-%:
 	scripts/testbox --box $*
+
+# CPUs with VT-x/AMD-V but without nested paging: kvisor loads, says so in
+# CHECK_EXTENSION and refuses VMs (api_test): AMD-V without NPT in QEMU, a
+# Core 2 (VT-x without EPT or unrestricted guest) in Bochs.
+check-nonpt:
+	scripts/testbox --box svm --cpu EPYC,+svm,-npt --tests kvisor:api_test
+	scripts/testbox --box vmx --cpu core2_penryn_t9600 --tests kvisor:api_test
 
 demo: deps
 	$(MAKE) all

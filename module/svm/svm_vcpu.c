@@ -79,6 +79,11 @@ void svm_vcpu_cleanup(void)
 
 int svm_vm_init(struct kvisor_vm *vm)
 {
+	/* Guest memory is nested paging only: no shadow page tables. */
+	if (!kvisor_caps.nested_paging) {
+		pr_info_once("kvisor: AMD-V: cannot run VMs on this CPU (no NPT)\n");
+		return -EOPNOTSUPP;
+	}
 	return 0;	/* all VM state is in the core (nested tables) */
 }
 

@@ -189,13 +189,13 @@ MODULE_PARM_DESC(vmx_vms, "run VMs on VT-x (experimental; default off)");
 
 int vmx_vm_init(struct kvisor_vm *vm)
 {
-	if (!vmx_vms) {
-		pr_info_once("kvisor: VMs on VT-x are experimental and off: load with vmx_vms=1\n");
-		return -EOPNOTSUPP;
-	}
 	if (!vmx_cfg.can_run) {
 		pr_info_once("kvisor: VT-x: cannot run VMs on this CPU (%s)\n",
 			     vmx_cfg.why_not);
+		return -EOPNOTSUPP;
+	}
+	if (!vmx_vms) {
+		pr_info_once("kvisor: VMs on VT-x are experimental and off: load with vmx_vms=1\n");
 		return -EOPNOTSUPP;
 	}
 	/* The EPTP names a 4-level walk (SDM 24.6.11), whatever the host. */

@@ -101,6 +101,28 @@ TEST(features_match_cpu)
 	EXPECT_EQ(want_tags, tags);
 }
 
+/*
+ * Without nested paging or unrestricted guest (VT-x of a Core 2, AMD-V
+ * without NPT) kvisor still loads and says so above, but refuses VMs.
+ */
+TEST(no_vms_without_nested_paging)
+{
+	long np, ug;
+	int fd, vm;
+
+	OPEN_SYSFD(fd);
+	np = ioctl(fd, KVISOR_CHECK_EXTENSION, KVISOR_CAP_NESTED_PAGING);
+	ug = ioctl(fd, KVISOR_CHECK_EXTENSION, KVISOR_CAP_UNRESTRICTED_GUEST);
+	if (np > 0 && ug > 0)
+		SKIP(return, "this CPU has nested paging and unrestricted guest");
+	vm = ioctl(fd, KVISOR_CREATE_VM, 0);
+	EXPECT_EQ(-1, vm);
+	EXPECT_EQ(EOPNOTSUPP, errno) TH_LOG("CREATE_VM: %s", strerror(errno));
+	if (vm >= 0)
+		close(vm);
+	close(fd);
+}
+
 TEST(limits)
 {
 	int fd;
