@@ -69,6 +69,7 @@ struct vmx_vcpu {
 	bool launched;		/* VMRESUME, not VMLAUNCH */
 	int last_cpu;		/* where the guest last ran */
 	u64 tlb_gen;		/* vm->tlb_gen of the last flush */
+	bool flush_tlb;		/* paging state changed behind the CPU */
 	u16 vpid;
 	u64 eptp;
 
@@ -622,6 +623,13 @@ static int vmx_set_cr0(struct kvisor_vcpu *vcpu, u64 val, bool check)
 	vmx_set_entry(vx, entry);
 	vmcs_write(CR0_READ_SHADOW, val);
 	vmcs_write(GUEST_CR0, vmx_real_cr0(val));
+	/*
+	 * Emulated or set from userspace, the write did not flush what a
+	 * real MOV to CR0 would have (SDM Vol. 3A 4.10.4.1): the guest's
+	 * translations go at the next entry when paging changed.
+	 */
+	if ((old ^ val) & (X86_CR0_PG | X86_CR0_WP | X86_CR0_PE))
+		vx->flush_tlb = true;
 	if (check && !(old & X86_CR0_PG) && vmx_pae_paging(val, cr4, efer))
 		return vmx_load_pdptrs(vcpu);
 	return 0;
@@ -629,6 +637,7 @@ static int vmx_set_cr0(struct kvisor_vcpu *vcpu, u64 val, bool check)
 
 static int vmx_set_cr4(struct kvisor_vcpu *vcpu, u64 val, bool check)
 {
+	struct vmx_vcpu *vx = to_vmx(vcpu);
 	u64 old = vmx_guest_cr4(), cr0 = vmx_guest_cr0();
 	u64 efer = vmcs_read(GUEST_IA32_EFER);
 	u64 allowed = vmx_cfg.cr4_fixed1 & ~(u64)(X86_CR4_VMXE | X86_CR4_SMXE);
@@ -640,6 +649,11 @@ static int vmx_set_cr4(struct kvisor_vcpu *vcpu, u64 val, bool check)
 	}
 	vmcs_write(CR4_READ_SHADOW, val);
 	vmcs_write(GUEST_CR4, vmx_real_cr4(val));
+	/* The same for CR4 bits that change how linear addresses translate. */
+	if ((old ^ val) & (X86_CR4_PGE | X86_CR4_PAE | X86_CR4_PSE |
+			   X86_CR4_PCIDE | X86_CR4_SMEP | X86_CR4_SMAP |
+			   X86_CR4_PKE | X86_CR4_LA57))
+		vx->flush_tlb = true;
 	if (check && ((old ^ val) & (X86_CR4_PAE | X86_CR4_PSE | X86_CR4_PGE)) &&
 	    vmx_pae_paging(cr0, val, efer))
 		return vmx_load_pdptrs(vcpu);
@@ -1001,12 +1015,13 @@ void vmx_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	vmcs_write(GUEST_RIP, vcpu->rip);
 	vmcs_write(GUEST_RFLAGS, vcpu->rflags);
 
-	if (vx->last_cpu != cpu || vx->tlb_gen != gen) {
+	if (vx->last_cpu != cpu || vx->tlb_gen != gen || vx->flush_tlb) {
 		vmx_flush_ept(vx->eptp);
 		if (!vx->vpid)
 			vmx_invvpid(VMX_VPID_EXTENT_ALL_CONTEXT, 0);
 		vx->last_cpu = cpu;
 		vx->tlb_gen = gen;
+		vx->flush_tlb = false;
 	}
 	if (vx->reinject) {
 		u32 type = vx->reinject_info & INTR_INFO_INTR_TYPE_MASK;
@@ -1189,6 +1204,11 @@ void vmx_set_sregs(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *s)
 	vmcs_write(GUEST_ACTIVITY_STATE, GUEST_ACTIVITY_ACTIVE);
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
 	vx->reinject = false;
+	/*
+	 * New CR3 and paging state from userspace: the translations the
+	 * guest's VPID holds were made under the old one.
+	 */
+	vx->flush_tlb = true;
 }
 
 int vmx_get_cpl(struct kvisor_vcpu *vcpu)
