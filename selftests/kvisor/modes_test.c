@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "kselftest_harness.h"
 #include "vm.h"
@@ -168,6 +169,66 @@ TEST(long_mode)
 	pde = *(uint64_t *)(vm.mem + PD_GPA);
 	EXPECT_EQ(0x60, pde & 0x60) TH_LOG("PDE %#llx", (unsigned long long)pde);
 	vm_destroy(&vm);
+}
+
+/*
+ * A new CR3 from SET_SREGS takes effect: linear 2 MiB maps to guest
+ * physical 2 MiB under the test's usual tables and to 4 MiB under a copy
+ * at ALT_PML4; the guest reads one word there and reports it, in a loop.
+ * A hypervisor that keeps the guest's TLB tag across SET_SREGS (as
+ * kvisor's VT-x backend did, with VPID) goes on reading the old page.
+ */
+#define ALT_PML4	0x30000
+#define ALT_PDPT	0x31000
+#define ALT_PD		0x32000
+#define HIGH_GPA	0x200000
+GUEST_ASM(g_read_loop,
+	"1: mov eax, [0x200000]\n"
+	"out 0x10, eax\n"
+	"jmp 1b\n");
+
+TEST(set_sregs_new_cr3)
+{
+	uint64_t *pml4, *pdpt, *pd;
+	struct kvisor_sregs s;
+	struct vm vm;
+	struct vcpu v;
+	uint8_t *high;
+	int i;
+
+	GUEST_SETUP(&vm, &v, MODE_LONG, g_read_loop);
+	high = mmap(NULL, 4 << 20, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, high);
+	*(uint32_t *)high = 0xaaaa;			/* GPA 2 MiB */
+	*(uint32_t *)(high + (2 << 20)) = 0xbbbb;	/* GPA 4 MiB */
+	ASSERT_EQ(0, vm_set_region(&vm, 1, 0, HIGH_GPA, 4 << 20, high));
+
+	pml4 = (uint64_t *)(vm.mem + ALT_PML4);
+	pdpt = (uint64_t *)(vm.mem + ALT_PDPT);
+	pd = (uint64_t *)(vm.mem + ALT_PD);
+	memset(pml4, 0, 0x1000);
+	memcpy(pdpt, vm.mem + PDPT_GPA, 0x1000);
+	memcpy(pd, vm.mem + PD_GPA, 0x1000);
+	pml4[0] = ALT_PDPT | 7;
+	pdpt[0] = ALT_PD | 7;
+	pd[1] = (2ull << 21) | 0x87;	/* linear 2 MiB -> GPA 4 MiB */
+
+	for (i = 0; i < 3; i++) {
+		uint64_t cr3 = i == 1 ? ALT_PML4 : PML4_GPA;
+		uint32_t want = i == 1 ? 0xbbbb : 0xaaaa;
+
+		ASSERT_EQ(0, vcpu_get_sregs(&v, &s));
+		s.cr3 = cr3;
+		ASSERT_EQ(0, vcpu_set_sregs(&v, &s));
+		EXPECT_EQ(want, EXPECT_OUT(&v, PORT_REPORT))
+			TH_LOG("CR3 %#llx: the guest read the page of the old CR3",
+			       (unsigned long long)cr3);
+		EXPECT_EQ(want, EXPECT_OUT(&v, PORT_REPORT));
+	}
+
+	vm_destroy(&vm);
+	munmap(high, 4 << 20);
 }
 
 TEST_HARNESS_MAIN
