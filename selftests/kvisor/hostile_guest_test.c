@@ -769,6 +769,7 @@ TEST(hostile_sregs_and_regs)
 	char outcome[64] = "";
 	struct kvisor_sregs good, s;
 	struct kvisor_regs goodr, r;
+	uint8_t *pristine;
 	struct vm vm;
 	struct vcpu v;
 
@@ -776,6 +777,9 @@ TEST(hostile_sregs_and_regs)
 	ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));
 	ASSERT_EQ(0, vcpu_get_sregs(&v, &good));
 	ASSERT_EQ(0, vcpu_get_regs(&v, &goodr));
+	pristine = malloc(GUEST_MEM_SIZE);
+	ASSERT_NE(NULL, pristine);
+	memcpy(pristine, vm.mem, GUEST_MEM_SIZE);
 	for (i = 0; i < 48; i++) {
 		bool regs = false;
 		int e;
@@ -857,13 +861,33 @@ TEST(hostile_sregs_and_regs)
 		else
 			other++;
 		/*
-		 * Good state back: the vCPU runs again.  RUN may first finish
-		 * an exit the hostile state left (RIP moves on): HLTs all over.
+		 * Good state back: the vCPU runs again.  A hostile state may
+		 * have run the guest into an endless exception loop whose
+		 * frames ran down over its own tables and code, so its memory
+		 * comes back too.  RUN may first finish an exit the hostile
+		 * state left (RIP moves on): HLTs all over.
 		 */
+		memcpy(vm.mem, pristine, GUEST_MEM_SIZE);
 		memset(vm.mem + CODE_GPA, 0xf4, 0x100);
 		ASSERT_EQ(0, vcpu_set_sregs(&v, &good)) TH_LOG("case %u", i);
 		ASSERT_EQ(0, vcpu_set_regs(&v, &goodr));
-		RUN_EXPECT(&v, KVISOR_EXIT_HLT);
+		e = vcpu_run(&v);
+		if (e || v.run->exit_reason != KVISOR_EXIT_HLT) {
+			struct kvisor_sregs now;
+
+			ASSERT_EQ(0, vcpu_get_sregs(&v, &now));
+			TH_LOG("good state now: cr0 %#llx cr3 %#llx cr4 %#llx efer %#llx "
+			       "cs %#x/%#x ss %#x tr %#x/%#x; set: cr0 %#llx cr4 %#llx efer %#llx",
+			       (unsigned long long)now.cr0, (unsigned long long)now.cr3,
+			       (unsigned long long)now.cr4, (unsigned long long)now.efer,
+			       now.cs.selector, now.cs.type, now.ss.selector,
+			       now.tr.selector, now.tr.type,
+			       (unsigned long long)good.cr0, (unsigned long long)good.cr4,
+			       (unsigned long long)good.efer);
+		}
+		ASSERT_TRUE(e == 0 && v.run->exit_reason == KVISOR_EXIT_HLT)
+			TH_LOG("case %u (outcome %c): the vCPU did not recover: RUN %d, %s",
+			       i, outcome[i], e, vcpu_exit_str(&v));
 	}
 	printf("# 48 hostile SET_SREGS/SET_REGS states: %u EINVAL, %u ran "
 	       "(%u failed entry, %u guest exception/shutdown, %u other clean exit); "
@@ -871,6 +895,7 @@ TEST(hostile_sregs_and_regs)
 	printf("# per case (E EINVAL, F failed entry, S shutdown, X I/O (exception stub), "
 	       "H HLT, M MMIO, I internal error, T interrupted): %s\n", outcome);
 	fflush(stdout);
+	free(pristine);
 	vm_destroy(&vm);
 }
 
