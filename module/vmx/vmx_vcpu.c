@@ -180,7 +180,7 @@ static void vmx_flush_ept(u64 eptp)
 
 /*
  * VMs on VT-x are off unless asked for: in the Bochs box, one full run of
- * the selftests in two showed a host task's XRSTORS failing ("Bad FPU
+ * the selftests in three showed a host task's XRSTORS failing ("Bad FPU
  * state", trace_test, a trace-cmd process) while VT-x guests ran, and
  * the cause is not known yet (Documentation/testing.rst).
  */
@@ -660,15 +660,10 @@ static int vmx_set_cr4(struct kvisor_vcpu *vcpu, u64 val, bool check)
 	return 0;
 }
 
-static bool vmx_long_mode_cs(void)
+bool vmx_long_mode(struct kvisor_vcpu *vcpu)
 {
 	return (vmcs_read(GUEST_IA32_EFER) & EFER_LMA) &&
 	       (vmcs_read(GUEST_CS_AR_BYTES) & VMX_AR_L);
-}
-
-bool vmx_long_mode(struct kvisor_vcpu *vcpu)
-{
-	return vmx_long_mode_cs();
 }
 
 /* Exit reason 28 (qualification: SDM Vol. 3C, table 27-3). */
@@ -682,7 +677,7 @@ static void vmx_handle_cr(struct kvisor_vcpu *vcpu, struct kvisor_exit *x,
 	int ret = -EINVAL;
 
 	x->kind = KVISOR_X_NONE;
-	if (!vmx_long_mode_cs())
+	if (!vmx_long_mode(vcpu))
 		val = (u32)val;
 	switch (type) {
 	case 0:		/* MOV to CR */
@@ -739,13 +734,13 @@ static void vmx_report_entry_failure(struct kvisor_vcpu *vcpu, u64 reason,
 }
 
 /* The address size of INS/OUTS (27.2.5, table 27-8) or of the mode. */
-static u8 vmx_io_addr_size(void)
+static u8 vmx_io_addr_size(struct kvisor_vcpu *vcpu)
 {
 	u32 ar;
 
 	if (vmx_cfg.inout_info)
 		return 2 << ((vmcs_read(VMX_INSTRUCTION_INFO) >> 7) & 7);
-	if (vmx_long_mode_cs())
+	if (vmx_long_mode(vcpu))
 		return 8;
 	ar = vmcs_read(GUEST_CS_AR_BYTES);
 	return (vmx_guest_cr0() & X86_CR0_PE) && (ar & VMX_AR_DB) ? 4 : 2;
@@ -828,7 +823,7 @@ static void vmx_decode_exit(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		x->io.in = qual & BIT(3);
 		x->io.string = qual & BIT(4);
 		x->io.rep = qual & BIT(5);
-		x->io.addr_size = x->io.string ? vmx_io_addr_size() : 2;
+		x->io.addr_size = x->io.string ? vmx_io_addr_size(vcpu) : 2;
 		x->insn_len = len;
 		if (x->io.size != 1 && x->io.size != 2 && x->io.size != 4)
 			x->kind = KVISOR_X_UNEXPECTED;
