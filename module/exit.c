@@ -66,6 +66,12 @@ static void exit_add_addr_reg(struct kvisor_vcpu *vcpu, int reg, s64 delta,
 	exit_write_reg(vcpu, reg, vcpu->gpr[reg] + delta, addr_size, false);
 }
 
+/* The default address size of the code: 8, 4 or 2 bytes. */
+static unsigned int exit_code_size(const struct kvisor_sregs *s)
+{
+	return kvisor_long_mode(s) ? 8 : s->cs.db ? 4 : 2;
+}
+
 /* The linear address of CS:RIP, as the CPU forms it in this mode. */
 u64 kvisor_rip_linear(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *s)
 {
@@ -111,7 +117,7 @@ static void exit_string_prefixes(struct kvisor_vcpu *vcpu,
 				 const struct kvisor_sregs *s,
 				 unsigned int *asz, const struct kvisor_segment **seg)
 {
-	unsigned int mode = kvisor_long_mode(s) ? 8 : s->cs.db ? 4 : 2;
+	unsigned int mode = exit_code_size(s);
 	u8 bytes[KVISOR_INSN_MAX];
 	u64 lin = kvisor_rip_linear(vcpu, s);
 	unsigned int i;
@@ -265,10 +271,7 @@ static int exit_emulate_mmio(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 
 	vcpu->stats.counters[KVISOR_STAT_MMIO]++;
 	kvisor_ops->get_sregs(vcpu, &s);
-	if (kvisor_long_mode(&s))
-		mode = 8;
-	else
-		mode = s.cs.db ? 4 : 2;
+	mode = exit_code_size(&s);
 	lin = kvisor_rip_linear(vcpu, &s);
 
 	/* No decode assists: fetch the bytes through the guest's tables. */
