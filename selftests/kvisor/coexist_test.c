@@ -96,7 +96,15 @@ static void kvm_unload(void)
 		SKIP(return, "cannot load %s", kvm_module());		\
 } while (0)
 
-TEST(kvm_first)
+/*
+ * Loading kvm and kvm-intel/kvm-amd takes about 30 s of emulated time in the
+ * Bochs box: more than the harness's default 30 s per test.
+ */
+FIXTURE(coexist) {};
+FIXTURE_SETUP(coexist) {}
+FIXTURE_TEARDOWN(coexist) {}
+
+TEST_F_TIMEOUT(coexist, kvm_first, 240)
 {
 	int vm, fd;
 
@@ -124,7 +132,7 @@ TEST(kvm_first)
 	kvm_unload();
 }
 
-TEST(kvisor_first)
+TEST_F_TIMEOUT(coexist, kvisor_first, 240)
 {
 	int vm;
 

@@ -31,7 +31,12 @@ static void all_cpus(char *buf, size_t len)
 		snprintf(buf, len, "0-%d", n - 1);
 }
 
-TEST(load_unload_50)
+/* One load/unload takes about 2 s in the Bochs box: 50 need more than 30 s. */
+FIXTURE(load) {};
+FIXTURE_SETUP(load) {}
+FIXTURE_TEARDOWN(load) {}
+
+TEST_F_TIMEOUT(load, load_unload_50, 280)
 {
 	uint64_t efer0[MAX_CPUS], hsave0[MAX_CPUS], v;
 	bool svm = cpu_virt() == CPU_VIRT_SVM;
