@@ -64,7 +64,7 @@ FIXTURE_TEARDOWN(trace) {}
 
 TEST_F_TIMEOUT(trace, record_and_report, 280)
 {
-	char self[PATH_MAX], cmd[PATH_MAX + 200], line[1024];
+	char exe[PATH_MAX], cmd[PATH_MAX + 200], line[1024];
 	int entries = 0, exits = 0, exit_io = 0, exit_hlt = 0;
 	struct vm probe;
 	ssize_t n;
@@ -75,13 +75,13 @@ TEST_F_TIMEOUT(trace, record_and_report, 280)
 	vm_destroy(&probe);
 	if (!have_trace_cmd())
 		SKIP(return, "trace-cmd is not installed");
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	ASSERT_LT(0, n);
-	self[n] = 0;
+	exe[n] = 0;
 	unlink(TRACE_DAT);
 	snprintf(cmd, sizeof(cmd),
 		 "KVISOR_TRACE_HELPER=1 trace-cmd record -q -e kvisor -o %s -- %s >/tmp/trace-record.log 2>&1",
-		 TRACE_DAT, self);
+		 TRACE_DAT, exe);
 	r = system(cmd);
 	ASSERT_EQ(0, r) TH_LOG("%s: status %#x (see /tmp/trace-record.log)", cmd, r);
 
