@@ -153,8 +153,13 @@ static bool slot_can_map_large(const struct kvisor_memslot *slot, u64 gfn)
 	return true;
 }
 
+/*
+ * Map @gfn in the nested tables: 2 MiB where the slot allows it, else
+ * 4 KiB (or nothing when @large_only).  Returns 1 when the access can be
+ * retried, 0 when it is MMIO (no slot, or a write to a read-only one).
+ */
 static int mmu_map(struct kvisor_vm *vm, struct kvisor_mmu_cache *cache,
-		   u64 gfn, bool write)
+		   u64 gfn, bool write, bool large_only)
 {
 	const struct kvisor_arch_ops *ops = kvisor_ops;
 	struct kvisor_memslot *slot;
@@ -175,6 +180,10 @@ static int mmu_map(struct kvisor_vm *vm, struct kvisor_mmu_cache *cache,
 	}
 	writable = !(slot->flags & KVISOR_MEM_READONLY);
 	large = slot_can_map_large(slot, gfn);
+	if (!large && large_only) {
+		spin_unlock(&vm->mmu_lock);
+		return 1;
+	}
 	target = large ? 2 : 1;
 
 	table = page_address(vm->npt_root);
@@ -216,7 +225,7 @@ static int mmu_map(struct kvisor_vm *vm, struct kvisor_mmu_cache *cache,
 
 int kvisor_mmu_map_gpa(struct kvisor_vcpu *vcpu, u64 gpa, bool write)
 {
-	return mmu_map(vcpu->vm, &vcpu->mmu_cache, gpa >> PAGE_SHIFT, write);
+	return mmu_map(vcpu->vm, &vcpu->mmu_cache, gpa >> PAGE_SHIFT, write, false);
 }
 
 /*
@@ -232,9 +241,7 @@ void kvisor_mmu_prefault_slot(struct kvisor_vm *vm,
 	u64 gfn = ALIGN(slot->gfn, LARGE_PAGES);
 
 	for (; gfn + LARGE_PAGES <= slot->gfn + slot->npages; gfn += LARGE_PAGES) {
-		if (!slot_can_map_large(slot, gfn))
-			continue;
-		if (mmu_map(vm, &cache, gfn, false) < 0)
+		if (mmu_map(vm, &cache, gfn, false, true) < 0)
 			break;
 		cond_resched();
 	}
