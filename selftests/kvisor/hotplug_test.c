@@ -21,7 +21,12 @@ static bool svme_on(int cpu)
 	return msr_read(cpu, MSR_EFER, &v) == 0 && (v & EFER_SVME);
 }
 
-TEST(cpu1_offline_online)
+/* 20 rounds take about 20 s of emulated time in the Bochs box. */
+FIXTURE(hotplug) {};
+FIXTURE_SETUP(hotplug) {}
+FIXTURE_TEARDOWN(hotplug) {}
+
+TEST_F_TIMEOUT(hotplug, cpu1_offline_online, 240)
 {
 	bool svm = cpu_virt() == CPU_VIRT_SVM;
 	char got[64];

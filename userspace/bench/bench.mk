@@ -5,7 +5,7 @@
 # after its variables.
 #
 #   make bench              boot the svm box (QEMU TCG, AMD-V), run both
-#   make bench BOX=vmx      the vmx box (Bochs, VT-x), kvisor loaded with vmx_vms=1
+#   make bench BOX=vmx      the vmx box (Bochs, VT-x)
 #   BENCH_ARGS=...          kvisor-bench options (default: -v; in the vmx box,
 #                           where Bochs is ~100x slower, smaller counts)
 #   make bench-pv           full vs paravirtual on kvisor (kvisor-bench -P):
@@ -42,10 +42,6 @@ endif
 
 .PHONY: bench bench-pv
 
-# VMs on VT-x are opt-in (module parameter vmx_vms, Documentation/api.rst):
-# in the vmx box the benchmarks reload kvisor with them on.
-BENCH_LOAD := $(if $(filter vmx,$(BOX)),rmmod kvisor && insmod $$KVISOR_KO vmx_vms=1 && ,)
-
 # Built with the userspace tools, and before the selftests (bench_test runs it).
 userspace selftests: $(BENCH_BIN)
 
@@ -56,8 +52,8 @@ $(BENCH_BIN): $(BENCH_SRC) $(wildcard userspace/bench/*.h) $(wildcard userspace/
 
 bench: module userspace selftests
 	scripts/testbox --box $(BOX) $(BENCH_BOX_ARGS) --log $(O_DIR)/bench-$(BOX).log \
-		--run '$(BENCH_LOAD)modprobe $(BENCH_KVM_MOD) && kvisor-bench $(BENCH_ARGS)'
+		--run 'modprobe $(BENCH_KVM_MOD) && kvisor-bench $(BENCH_ARGS)'
 
 bench-pv: module userspace selftests
 	scripts/testbox --box $(BOX) --log $(O_DIR)/bench-pv-$(BOX).log \
-		--run '$(BENCH_LOAD)kvisor-bench -P $(BENCH_PV_ARGS)'
+		--run 'kvisor-bench -P $(BENCH_PV_ARGS)'

@@ -49,6 +49,31 @@ fail:
 	return r;
 }
 
+const char *vm_refusal_reason(void)
+{
+	const char *why = NULL;
+	char param = 0;
+	int fd;
+
+	fd = open("/sys/module/kvisor/parameters/vmx_vms", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (read(fd, &param, 1) == 1 && param == 'N')
+			why = "loaded with vmx_vms=0";
+		close(fd);
+	}
+	if (why)
+		return why;
+	fd = open(KVISOR_DEV, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (ioctl(fd, KVISOR_CHECK_EXTENSION, KVISOR_CAP_NESTED_PAGING) <= 0)
+		why = "no nested paging";
+	else if (ioctl(fd, KVISOR_CHECK_EXTENSION, KVISOR_CAP_UNRESTRICTED_GUEST) <= 0)
+		why = "no unrestricted guest";
+	close(fd);
+	return why;
+}
+
 void vm_destroy(struct vm *vm)
 {
 	if (vm->fd >= 0)

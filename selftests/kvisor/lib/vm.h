@@ -138,13 +138,25 @@ extern const uint8_t guest_stubs[], guest_stubs_end[];
  * after kselftest_harness.h.
  */
 
-/* Create @vm, or SKIP without virtualization or where kvisor cannot run VMs. */
+/*
+ * Why kvisor may refuse VMs here (CHECK_EXTENSION says no nested paging
+ * or no unrestricted guest, or it was loaded with vmx_vms=0), or NULL when
+ * it should run them.
+ */
+const char *vm_refusal_reason(void);
+
+/*
+ * Create @vm, or SKIP without virtualization or where kvisor rightly
+ * refuses VMs; any other refusal fails the test.
+ */
 #define VM_CREATE_OR_SKIP(vm) do {					\
 	int __r = vm_create(vm);					\
+	const char *__why;						\
 	if (__r == -ENXIO)						\
 		SKIP(return, "no VT-x or AMD-V in this box");		\
-	if (__r == -EOPNOTSUPP && cpu_virt() == CPU_VIRT_VMX)		\
-		SKIP(return, "no VMs on this VT-x (vmx_vms=0, or no EPT/UG)"); \
+	__why = __r == -EOPNOTSUPP ? vm_refusal_reason() : NULL;	\
+	if (__why)							\
+		SKIP(return, "kvisor refuses VMs here: %s", __why);	\
 	ASSERT_EQ(0, __r) TH_LOG("creating a VM: %s", strerror(-__r));	\
 } while (0)
 
