@@ -100,9 +100,7 @@ static void kvm_unload(void)
  * Loading kvm and kvm-intel/kvm-amd takes about 30 s of emulated time in the
  * Bochs box: more than the harness's default 30 s per test.
  */
-FIXTURE(coexist) {};
-FIXTURE_SETUP(coexist) {}
-FIXTURE_TEARDOWN(coexist) {}
+EMPTY_FIXTURE(coexist)
 
 TEST_F_TIMEOUT(coexist, kvm_first, 240)
 {

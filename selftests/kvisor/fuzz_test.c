@@ -776,9 +776,7 @@ static const char *fuzz_round(uint64_t seed, unsigned long calls, int nthreads,
 	return NULL;
 }
 
-FIXTURE(fuzz) {};
-FIXTURE_SETUP(fuzz) {}
-FIXTURE_TEARDOWN(fuzz) {}
+EMPTY_FIXTURE(fuzz)
 
 static void fuzz_and_check(struct __test_metadata *_metadata, unsigned long calls,
 			   uint64_t seed, int nthreads, bool member)

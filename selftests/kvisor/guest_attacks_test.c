@@ -25,9 +25,7 @@ GUEST_ASM(g_sweep,
 	"jb 1b\n"
 	"hlt\n");
 
-FIXTURE(slow) {};
-FIXTURE_SETUP(slow) {}
-FIXTURE_TEARDOWN(slow) {}
+EMPTY_FIXTURE(slow)
 
 TEST_F_TIMEOUT(slow, gpa_sweep, 120)
 {

@@ -22,9 +22,7 @@ static bool svme_on(int cpu)
 }
 
 /* 20 rounds take about 20 s of emulated time in the Bochs box. */
-FIXTURE(hotplug) {};
-FIXTURE_SETUP(hotplug) {}
-FIXTURE_TEARDOWN(hotplug) {}
+EMPTY_FIXTURE(hotplug)
 
 TEST_F_TIMEOUT(hotplug, cpu1_offline_online, 240)
 {

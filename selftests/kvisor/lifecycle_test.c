@@ -82,9 +82,7 @@ static int cycle(struct vcpu *v)
 	return r;
 }
 
-FIXTURE(life) {};
-FIXTURE_SETUP(life) {}
-FIXTURE_TEARDOWN(life) {}
+EMPTY_FIXTURE(life)
 
 TEST_F_TIMEOUT(life, thousand_cycles, 290)
 {

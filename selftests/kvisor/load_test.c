@@ -32,9 +32,7 @@ static void all_cpus(char *buf, size_t len)
 }
 
 /* One load/unload takes about 2 s in the Bochs box: 50 need more than 30 s. */
-FIXTURE(load) {};
-FIXTURE_SETUP(load) {}
-FIXTURE_TEARDOWN(load) {}
+EMPTY_FIXTURE(load)
 
 TEST_F_TIMEOUT(load, load_unload_50, 280)
 {

@@ -60,9 +60,7 @@ static void *worker_fn(void *arg)
 	return NULL;
 }
 
-FIXTURE(smp) {};
-FIXTURE_SETUP(smp) {}
-FIXTURE_TEARDOWN(smp) {}
+EMPTY_FIXTURE(smp)
 
 TEST_F_TIMEOUT(smp, four_vms_four_vcpus, 280)
 {

@@ -58,9 +58,7 @@ static bool line_has(const char *line, const char *word)
 }
 
 /* trace-cmd record and report take more than 30 s in the Bochs box. */
-FIXTURE(trace) {};
-FIXTURE_SETUP(trace) {}
-FIXTURE_TEARDOWN(trace) {}
+EMPTY_FIXTURE(trace)
 
 TEST_F_TIMEOUT(trace, record_and_report, 280)
 {

@@ -52,4 +52,13 @@ int kvisor_hw_cpus(char *buf, size_t len);
 void kmsg_mark(const char *tag);
 bool kmsg_since_mark_has(const char *tag, const char *text);
 
+/*
+ * kselftest_harness.h gives its own timeout only to fixture tests
+ * (TEST_F_TIMEOUT): an empty fixture for tests that need no other.
+ */
+#define EMPTY_FIXTURE(name)						\
+	FIXTURE(name) {};						\
+	FIXTURE_SETUP(name) {}						\
+	FIXTURE_TEARDOWN(name) {}
+
 #endif /* KVISOR_TEST_H */

@@ -57,12 +57,12 @@ const char *vm_refusal_reason(void)
 
 	fd = open("/sys/module/kvisor/parameters/vmx_vms", O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
-		if (read(fd, &param, 1) == 1 && param == 'N')
-			why = "loaded with vmx_vms=0";
+		if (read(fd, &param, 1) != 1)
+			param = 0;
 		close(fd);
+		if (param == 'N')
+			return "loaded with vmx_vms=0";
 	}
-	if (why)
-		return why;
 	fd = open(KVISOR_DEV, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
