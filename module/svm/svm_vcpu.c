@@ -356,6 +356,7 @@ void svm_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	struct svm_vcpu *sv = vcpu->arch;
 	struct vmcb *vmcb = sv->vmcb;
 	struct svm_cpu *sc = this_cpu_ptr(&svm_cpu);
+	u64 entry_xcr0, xcr0;
 	bool swap_xcr0;
 
 	/* An emulated instruction ends an STI/MOV SS shadow. */
@@ -378,14 +379,27 @@ void svm_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	/* XCR0 is not switched by VMRUN. */
 	swap_xcr0 = svm_host_xcr0 && (vmcb->save.cr4 & X86_CR4_OSXSAVE) &&
 		    vcpu->xcr0 != svm_host_xcr0;
+	entry_xcr0 = swap_xcr0 ? vcpu->xcr0 : svm_host_xcr0;
 	if (swap_xcr0)
 		xsetbv(XCR_XFEATURE_ENABLED_MASK, vcpu->xcr0);
 
 	/* GIF=0: host interrupts and NMIs wait until STGI (15.17). */
 	asm volatile("clgi" ::: "memory");
 	kvisor_svm_vmrun(sv->vmcb_pa, vcpu->gpr, page_to_phys(sc->host_vmcb));
-	if (swap_xcr0)
-		xsetbv(XCR_XFEATURE_ENABLED_MASK, svm_host_xcr0);
+	/*
+	 * XSETBV is intercepted, but an implementation without that
+	 * intercept (QEMU's TCG) lets the guest write XCR0 itself, also
+	 * after turning on CR4.OSXSAVE, which does not exit either.  So
+	 * read XCR0 back (XGETBV does not serialise): whatever differs
+	 * from the entry value is the guest's, and the host's goes back.
+	 */
+	if (svm_host_xcr0) {
+		xcr0 = xgetbv(XCR_XFEATURE_ENABLED_MASK);
+		if (xcr0 != entry_xcr0)
+			vcpu->xcr0 = xcr0;
+		if (xcr0 != svm_host_xcr0)
+			xsetbv(XCR_XFEATURE_ENABLED_MASK, svm_host_xcr0);
+	}
 	asm volatile("stgi" ::: "memory");
 
 	/*
