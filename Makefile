@@ -48,9 +48,9 @@ all: module userspace selftests
 
 help:
 	@echo "make            build kvisor.ko, the kvisor tool, libkvisor, the selftests"
-	@echo "make check      lint, then the selftests in the svm, vmx and none boxes,"
-	@echo "               and api_test without nested paging (check-nonpt); two"
-	@echo "               boxes at a time.  make check-vmx2: the vmx box on Haswell"
+	@echo "make check      lint, then the selftests in the svm, vmx (Skylake-X and,"
+	@echo "               check-vmx2, Haswell) and none boxes, and api_test without"
+	@echo "               nested paging (check-nonpt); two boxes at a time"
 	@echo "make demo       boot the svm box and show the module working"
 	@echo "make deps       install the Debian packages the build and the boxes need"
 	@echo "make install    install module, tool, libkvisor, headers, udev rule (real hardware)"
@@ -246,18 +246,18 @@ lint: checkpatch sparse
 check: deps
 	$(MAKE) all
 	$(MAKE) lint
-	$(MAKE) -k -j2 --output-sync=target check-vmx check-svm check-none check-nonpt
+	$(MAKE) -k -j2 --output-sync=target check-vmx check-vmx2 check-svm \
+		check-none check-nonpt
 
-# Each box is one emulator process; the Bochs box takes longest, so it
-# starts first and the QEMU boxes follow in whichever slot frees up.
+# Each box is one emulator process; the two whole-suite Bochs boxes take
+# longest, so they start first and the others follow in whichever slot
+# frees up.
 # --output-sync keeps each box's console together.
 check-svm check-vmx check-none: check-%:
 	scripts/testbox --box $*
 
 # The whole suite on a second VT-x model: Haswell has no XSAVES and no
-# TSC frequency in CPUID, unlike the vmx box's default Skylake-X.  Not in
-# `make check` yet: trace_test timed out there in 1 run of 3
-# (Documentation/testing.rst, "Not covered yet").
+# TSC frequency in CPUID, unlike the vmx box's default Skylake-X.
 check-vmx2:
 	scripts/testbox --box vmx --cpu corei7_haswell_4770
 
