@@ -357,7 +357,6 @@ void svm_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	struct vmcb *vmcb = sv->vmcb;
 	struct svm_cpu *sc = this_cpu_ptr(&svm_cpu);
 	u64 entry_xcr0, xcr0;
-	bool swap_xcr0;
 
 	/* An emulated instruction ends an STI/MOV SS shadow. */
 	if (vcpu->rip != vmcb->save.rip)
@@ -377,11 +376,12 @@ void svm_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	vmcb->control.clean = 0;
 
 	/* XCR0 is not switched by VMRUN. */
-	swap_xcr0 = svm_host_xcr0 && (vmcb->save.cr4 & X86_CR4_OSXSAVE) &&
-		    vcpu->xcr0 != svm_host_xcr0;
-	entry_xcr0 = swap_xcr0 ? vcpu->xcr0 : svm_host_xcr0;
-	if (swap_xcr0)
-		xsetbv(XCR_XFEATURE_ENABLED_MASK, vcpu->xcr0);
+	entry_xcr0 = svm_host_xcr0;
+	if (svm_host_xcr0 && (vmcb->save.cr4 & X86_CR4_OSXSAVE) &&
+	    vcpu->xcr0 != svm_host_xcr0) {
+		entry_xcr0 = vcpu->xcr0;
+		xsetbv(XCR_XFEATURE_ENABLED_MASK, entry_xcr0);
+	}
 
 	/* GIF=0: host interrupts and NMIs wait until STGI (15.17). */
 	asm volatile("clgi" ::: "memory");
