@@ -188,13 +188,21 @@ struct fpu_regs {
 	uint32_t mxcsr;
 };
 
-/* XCR0 as this thread sees it; 0 without CR4.OSXSAVE. */
-static uint64_t xcr0_now(void)
+/* CPUID.1:ECX.OSXSAVE: the host kernel has CR4.OSXSAVE on (XGETBV works). */
+static bool host_osxsave(void)
 {
-	uint32_t c[4], lo, hi;
+	uint32_t c[4];
 
 	cpuid_count(1, 0, c);
-	if (!(c[2] & (1u << 27)))
+	return c[2] & (1u << 27);
+}
+
+/* XCR0 as this thread sees it; 0 if @osxsave (host_osxsave()) is false. */
+static uint64_t xcr0_now(bool osxsave)
+{
+	uint32_t lo, hi;
+
+	if (!osxsave)
 		return 0;
 	asm volatile("xgetbv" : "=a" (lo), "=d" (hi) : "c" (0));
 	return ((uint64_t)hi << 32) | lo;
@@ -206,7 +214,7 @@ static int host_avx(void)
 	uint32_t c[4];
 
 	cpuid_count(1, 0, c);
-	return (c[2] & (1u << 28)) && (xcr0_now() & 6) == 6;
+	return (c[2] & (1u << 28)) && (xcr0_now(host_osxsave()) & 6) == 6;
 }
 
 static void fill(struct fpu_regs *r, uint8_t seed, uint32_t mxcsr)
@@ -355,7 +363,8 @@ static void fpu_apart(struct __test_metadata *_metadata, uint64_t xcr0,
 	struct vcpu v;
 	unsigned int left;
 	int status, bad = -1, avx = host_avx();
-	uint64_t host_xcr0 = xcr0_now(), xcr0_after = host_xcr0;
+	bool osxsave = host_osxsave();
+	uint64_t host_xcr0 = xcr0_now(osxsave), xcr0_after = host_xcr0;
 	pid_t child;
 
 	if (xcr0) {
@@ -395,7 +404,7 @@ static void fpu_apart(struct __test_metadata *_metadata, uint64_t xcr0,
 	for (left = NR_EXITS; left;) {
 		long ret = run_holding(v.fd, &in, &out, avx);
 
-		xcr0_after = xcr0_now();
+		xcr0_after = xcr0_now(osxsave);
 		bad = differs(&in, &out, avx);
 		if (ret || bad >= 0 || xcr0_after != host_xcr0 ||
 		    v.run->exit_reason != KVISOR_EXIT_IO)
