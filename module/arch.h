@@ -115,6 +115,21 @@ struct kvisor_arch_ops {
 	bool (*inject_event)(struct kvisor_vcpu *vcpu,
 			     const struct kvisor_event *event);
 	void (*set_irq_window)(struct kvisor_vcpu *vcpu, bool on);
+
+	/*
+	 * NMI blocking (Intel SDM Vol. 3A 6.7.1, AMD APM Vol. 2 8.2.11):
+	 * after an NMI is delivered, the next one waits for the guest's
+	 * IRET.  inject_event refuses an NMI while it is blocked; the NMI
+	 * window makes an exit happen as soon as it is not.
+	 */
+	bool (*nmi_blocked)(struct kvisor_vcpu *vcpu);
+	void (*set_nmi_window)(struct kvisor_vcpu *vcpu, bool on);
+	/*
+	 * A #DB the core delivers (single step over an instruction kvisor
+	 * completed): merge @dr6 (B0-B3, BD, BS bits) into the guest's DR6
+	 * as the CPU would (SDM Vol. 3B 17.2.3).
+	 */
+	void (*set_dr6_trap)(struct kvisor_vcpu *vcpu, unsigned long dr6);
 };
 
 extern const struct kvisor_arch_ops kvisor_vmx_ops;

@@ -259,3 +259,23 @@ opcode:
 	insn->len = i + mlen + imm_len;
 	return 0;
 }
+
+int kvisor_decode_prefixes(const u8 *bytes, unsigned int avail,
+			   unsigned int mode)
+{
+	unsigned int lim = avail < KVISOR_INSN_MAX ? avail : KVISOR_INSN_MAX;
+	unsigned int i;
+
+	for (i = 0; i < lim; i++) {
+		switch (bytes[i]) {
+		case 0x66: case 0x67: case 0xf0: case 0xf2: case 0xf3:
+		case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65:
+			continue;
+		default:
+			if (mode == 8 && (bytes[i] & 0xf0) == 0x40)
+				continue;
+			return i;
+		}
+	}
+	return -EINVAL;
+}

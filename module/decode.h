@@ -69,4 +69,14 @@ struct kvisor_insn {
 int kvisor_decode_mmio(const u8 *bytes, unsigned int avail, unsigned int mode,
 		       struct kvisor_insn *insn);
 
+/*
+ * How many prefix bytes start the instruction at @bytes: legacy prefixes
+ * (66, 67, F0, F2, F3, 2E, 36, 3E, 26, 64, 65) and, in 64-bit mode
+ * (@mode 8), REX (40-4F), in any order.  For instructions whose length
+ * without prefixes is known (those a hypervisor completes).  Returns
+ * -EINVAL when prefixes fill all @avail bytes or the 15-byte limit.
+ */
+int kvisor_decode_prefixes(const u8 *bytes, unsigned int avail,
+			   unsigned int mode);
+
 #endif /* KVISOR_DECODE_H */

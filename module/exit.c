@@ -13,6 +13,7 @@
 #include <linux/sched.h>
 #include <linux/smp.h>
 #include <asm/cpufeatures.h>
+#include <asm/debugreg.h>
 #include <asm/fpu/xcr.h>
 #include <asm/msr-index.h>
 #include <asm/processor.h>
@@ -27,9 +28,35 @@
 #define RUN_IO_DATA_OFFSET	KVISOR_RUN_DATA_OFFSET
 #define RUN_IO_DATA_SIZE	(PAGE_SIZE - RUN_IO_DATA_OFFSET)
 
-static void exit_skip_insn(struct kvisor_vcpu *vcpu, u32 len)
+/*
+ * A #DB trap for the guest: DR6 gets @dr6's bits as the CPU would set
+ * them, and the exception is queued unless another one is (an exception
+ * userspace queued, or a fault of the same instruction, comes first).
+ */
+void kvisor_queue_debug_trap(struct kvisor_vcpu *vcpu, unsigned long dr6)
+{
+	if (vcpu->exception_pending)
+		return;
+	kvisor_ops->set_dr6_trap(vcpu, dr6);
+	kvisor_vcpu_queue_exception(vcpu, KVISOR_DB_VECTOR, false, 0);
+}
+
+/*
+ * kvisor completed the instruction at RIP: move past it.  With
+ * EFLAGS.TF set the CPU would have raised a single-step #DB (DR6.BS)
+ * right after it (SDM Vol. 3B 17.3.1.4); since the instruction exited
+ * instead of completing, the hardware will not, so kvisor does.
+ */
+void kvisor_skip_insn(struct kvisor_vcpu *vcpu, u32 len)
 {
 	vcpu->rip += len;
+	if (vcpu->rflags & X86_EFLAGS_TF)
+		kvisor_queue_debug_trap(vcpu, DR_STEP);
+}
+
+static void exit_skip_insn(struct kvisor_vcpu *vcpu, u32 len)
+{
+	kvisor_skip_insn(vcpu, len);
 }
 
 static u64 exit_reg_mask(unsigned int size)
@@ -679,6 +706,58 @@ static int exit_handle_rdtscp(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 
 /* ---------------------------------------------------------------- */
 
+/*
+ * The hardware gave no instruction length (AMD-V without NRIP save): the
+ * backend reported the unprefixed one.  Prefixes (legacy, and REX in
+ * 64-bit mode) are legal on every instruction kvisor completes and
+ * lengthen it: `66 0f a2` is a CPUID of 3 bytes.  Read them at CS:RIP
+ * through the guest's tables, as the CPU just fetched them.
+ */
+static void exit_add_prefix_len(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
+{
+	u8 bytes[KVISOR_INSN_MAX];
+	struct kvisor_sregs s;
+	unsigned int first;
+	u64 lin;
+	int n;
+
+	kvisor_ops->get_sregs(vcpu, &s);
+	lin = kvisor_rip_linear(vcpu, &s);
+	first = min_t(unsigned int, KVISOR_INSN_MAX, PAGE_SIZE - offset_in_page(lin));
+	if (kvisor_read_gva(vcpu, &s, lin, bytes, first))
+		return;
+	if (first < KVISOR_INSN_MAX &&
+	    kvisor_read_gva(vcpu, &s, lin + first, bytes + first,
+			    KVISOR_INSN_MAX - first))
+		memset(bytes + first, 0, KVISOR_INSN_MAX - first);
+	n = kvisor_decode_prefixes(bytes, KVISOR_INSN_MAX, exit_code_size(&s));
+	if (n > 0 && n + x->insn_len <= KVISOR_INSN_MAX)
+		x->insn_len += n;
+}
+
+/*
+ * INT1 (F1) never raises #UD on a CPU; QEMU's TCG, whose translator has
+ * it compiled out, raises #UD instead of #DB.  A #UD at an F1 is given
+ * to the guest as the #DB the instruction raises.  The length (prefixes
+ * included) of the INT1 at RIP, or 0.
+ */
+static u32 exit_icebp_len(struct kvisor_vcpu *vcpu)
+{
+	u8 bytes[KVISOR_INSN_MAX];
+	struct kvisor_sregs s;
+	unsigned int n;
+	u64 lin;
+	int p;
+
+	kvisor_ops->get_sregs(vcpu, &s);
+	lin = kvisor_rip_linear(vcpu, &s);
+	n = min_t(unsigned int, KVISOR_INSN_MAX, PAGE_SIZE - offset_in_page(lin));
+	if (kvisor_read_gva(vcpu, &s, lin, bytes, n))
+		return 0;
+	p = kvisor_decode_prefixes(bytes, n, exit_code_size(&s));
+	return p >= 0 && bytes[p] == 0xf1 ? p + 1 : 0;
+}
+
 int kvisor_exit_handle(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 {
 	struct kvisor_run *run = vcpu->run;
@@ -686,6 +765,8 @@ int kvisor_exit_handle(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 
 	c[KVISOR_STAT_EXITS]++;
 	trace_kvisor_exit(vcpu->id, x->kind, x->hw_reason, vcpu->rip);
+	if (x->insn_unprefixed && x->insn_len)
+		exit_add_prefix_len(vcpu, x);
 
 	switch (x->kind) {
 	case KVISOR_X_NONE:
@@ -730,11 +811,19 @@ int kvisor_exit_handle(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		c[KVISOR_STAT_OTHER]++;
 		exit_skip_insn(vcpu, x->insn_len);
 		return 1;
-	case KVISOR_X_UD_FAULT:
+	case KVISOR_X_UD_FAULT: {
 		/* the other vendor's hypercall instruction, or a real #UD */
-		if (kvisor_hypercall_insn(vcpu))
-			return kvisor_hypercall(vcpu, KVISOR_HC_INSN_LEN);
+		u32 len = kvisor_hypercall_insn(vcpu);
+
+		if (len)
+			return kvisor_hypercall(vcpu, len);
+		len = exit_icebp_len(vcpu);
+		if (len) {
+			x->insn_len = len;
+			goto icebp;
+		}
 		fallthrough;
+	}
 	case KVISOR_X_UD:
 		c[KVISOR_STAT_EXCEPTION]++;
 		kvisor_vcpu_queue_exception(vcpu, KVISOR_UD_VECTOR, false, 0);
@@ -752,6 +841,33 @@ int kvisor_exit_handle(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		run->fail_entry.cpu = raw_smp_processor_id();
 		run->fail_entry.padding = 0;
 		return 0;
+	case KVISOR_X_EXCEPTION:
+		/*
+		 * An exception kvisor intercepts only so that the guest
+		 * cannot hold the CPU with it (#DB, #AC: a delivery that
+		 * raises the same exception again loops inside the CPU
+		 * without an exit), or one an intercepted instruction
+		 * raises (RDPMC).  The guest gets it as the CPU raised it.
+		 * #AC is a fault: the image of RFLAGS it pushes has RF set
+		 * (SDM Vol. 3A 6.15, "Interrupt 17").
+		 */
+		c[KVISOR_STAT_EXCEPTION]++;
+		if (x->exc.vector == KVISOR_AC_VECTOR)
+			vcpu->rflags |= X86_EFLAGS_RF;
+		kvisor_vcpu_queue_exception(vcpu, x->exc.vector, x->exc.has_error,
+					    x->exc.error);
+		return 1;
+	case KVISOR_X_ICEBP:
+icebp:
+		/*
+		 * INT1 (F1) is a trap: #DB after the instruction, DR6 not
+		 * changed (SDM Vol. 3B 17.3.1, "INT1"; AMD APM Vol. 3 "INT1").
+		 */
+		c[KVISOR_STAT_EXCEPTION]++;
+		vcpu->rip += x->insn_len;
+		if (!vcpu->exception_pending)
+			kvisor_vcpu_queue_exception(vcpu, KVISOR_DB_VECTOR, false, 0);
+		return 1;
 	case KVISOR_X_UNEXPECTED:
 	default:
 		c[KVISOR_STAT_OTHER]++;
@@ -796,6 +912,10 @@ static void cpuid_add(struct kvisor_vcpu *vcpu, u32 function, u32 index,
 		break;
 	case 6:
 		ecx = 0;				/* APERF/MPERF, EPB */
+		break;
+	case 0xa:
+		/* no architectural PMU: RDPMC raises #GP (svm/, vmx/) */
+		eax = ebx = ecx = edx = 0;
 		break;
 	case 7:
 		if (index == 0) {

@@ -13,25 +13,39 @@
  */
 #include <linux/kernel.h>
 #include <linux/ktime.h>
+#include <linux/mm.h>
 #include <linux/timekeeping.h>
 #include <linux/kvisor_para.h>
 
 #include "kvisor.h"
 #include "trace.h"
 
-bool kvisor_hypercall_insn(struct kvisor_vcpu *vcpu)
+u32 kvisor_hypercall_insn(struct kvisor_vcpu *vcpu)
 {
 	static const u8 vmcall[KVISOR_HC_INSN_LEN] = { 0x0f, 0x01, 0xc1 };
 	static const u8 vmmcall[KVISOR_HC_INSN_LEN] = { 0x0f, 0x01, 0xd9 };
-	u8 bytes[KVISOR_HC_INSN_LEN];
+	u8 bytes[KVISOR_INSN_MAX];
 	struct kvisor_sregs s;
+	u64 lin;
+	int n;
 
 	kvisor_ops->get_sregs(vcpu, &s);
-	if (kvisor_read_gva(vcpu, &s, kvisor_rip_linear(vcpu, &s), bytes,
-			    sizeof(bytes)))
-		return false;
-	return !memcmp(bytes, vmcall, sizeof(bytes)) ||
-	       !memcmp(bytes, vmmcall, sizeof(bytes));
+	lin = kvisor_rip_linear(vcpu, &s);
+	/* prefixes are legal (and ignored) on both: count them in */
+	n = min_t(unsigned int, sizeof(bytes), PAGE_SIZE - offset_in_page(lin));
+	if (kvisor_read_gva(vcpu, &s, lin, bytes, n))
+		return 0;
+	if (n < sizeof(bytes) &&
+	    kvisor_read_gva(vcpu, &s, lin + n, bytes + n, sizeof(bytes) - n))
+		memset(bytes + n, 0, sizeof(bytes) - n);
+	n = kvisor_decode_prefixes(bytes, sizeof(bytes),
+				   kvisor_long_mode(&s) ? 8 : s.cs.db ? 4 : 2);
+	if (n < 0 || n + KVISOR_HC_INSN_LEN > sizeof(bytes))
+		return 0;
+	if (memcmp(bytes + n, vmcall, KVISOR_HC_INSN_LEN) &&
+	    memcmp(bytes + n, vmmcall, KVISOR_HC_INSN_LEN))
+		return 0;
+	return n + KVISOR_HC_INSN_LEN;
 }
 
 /*
@@ -80,7 +94,7 @@ int kvisor_hypercall(struct kvisor_vcpu *vcpu, u32 insn_len)
 		     KVISOR_HC_EFAULT != EFAULT || KVISOR_HC_EINVAL != EINVAL);
 
 	c[KVISOR_STAT_HYPERCALL]++;
-	vcpu->rip += insn_len;
+	kvisor_skip_insn(vcpu, insn_len);
 
 	/* Only the guest kernel talks to the VMM. */
 	if (kvisor_ops->get_cpl(vcpu)) {

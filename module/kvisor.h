@@ -197,6 +197,8 @@ enum kvisor_exit_kind {
 	KVISOR_X_SHUTDOWN,
 	KVISOR_X_FAIL_ENTRY,
 	KVISOR_X_UNEXPECTED,
+	KVISOR_X_EXCEPTION,	/* reflect exc.vector (#DB, #AC, #GP) to the guest */
+	KVISOR_X_ICEBP,		/* INT1 (F1): a trap #DB after it */
 };
 
 struct kvisor_exit {
@@ -204,6 +206,12 @@ struct kvisor_exit {
 	u32 insn_len;		/* of the exiting instruction, 0 if none */
 	u64 hw_reason;		/* vendor exit code, for traces and errors */
 	u64 hw_info;
+	/*
+	 * insn_len is the length of the unprefixed instruction: the
+	 * hardware did not report it (AMD-V without NRIP save), and the
+	 * core adds the prefixes it reads at CS:RIP.
+	 */
+	bool insn_unprefixed;
 	union {
 		struct {
 			u16 port;
@@ -215,6 +223,11 @@ struct kvisor_exit {
 			u64 gpa;
 			bool write, fetch, present;
 		} npf;
+		struct {
+			u8 vector;
+			bool has_error;
+			u32 error;
+		} exc;
 	};
 };
 
@@ -252,9 +265,13 @@ static inline bool kvisor_long_mode(const struct kvisor_sregs *s)
 }
 
 /* x86 exception vectors the core injects. */
+#define KVISOR_DB_VECTOR	1
+#define KVISOR_NMI_VECTOR	2
 #define KVISOR_UD_VECTOR	6
 #define KVISOR_GP_VECTOR	13
 #define KVISOR_PF_VECTOR	14
+#define KVISOR_AC_VECTOR	17
+#define KVISOR_MC_VECTOR	18
 
 /* vm.c */
 int kvisor_vm_create(void);
@@ -292,15 +309,16 @@ int kvisor_write_gva(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *sregs,
 /*
  * hypercall.c: the ABI of <linux/kvisor_para.h>.  kvisor_hypercall()
  * handles a hypercall instruction of @insn_len bytes at the guest's RIP,
- * as kvisor_exit_handle() returns.  kvisor_hypercall_insn() tells whether
- * the instruction at RIP is VMCALL or VMMCALL (for a #UD intercept).
+ * as kvisor_exit_handle() returns.  kvisor_hypercall_insn() returns the
+ * length (prefixes included) of the VMCALL or VMMCALL at RIP, or 0 when
+ * the instruction is neither (for a #UD intercept).
  */
 #define KVISOR_HC_ABI_VERSION	1
 /* Where IN/OUT string data and console-write bytes go in the run page. */
 #define KVISOR_RUN_DATA_OFFSET	512
 #define KVISOR_HC_INSN_LEN	3
 int kvisor_hypercall(struct kvisor_vcpu *vcpu, u32 insn_len);
-bool kvisor_hypercall_insn(struct kvisor_vcpu *vcpu);
+u32 kvisor_hypercall_insn(struct kvisor_vcpu *vcpu);
 void kvisor_hypercall_cpuid(struct kvisor_cpuid_entry *sig,
 			    struct kvisor_cpuid_entry *features);
 
@@ -308,6 +326,8 @@ void kvisor_hypercall_cpuid(struct kvisor_cpuid_entry *sig,
 int kvisor_exit_handle(struct kvisor_vcpu *vcpu, struct kvisor_exit *x);
 u64 kvisor_rip_linear(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *s);
 int kvisor_exit_complete_pending(struct kvisor_vcpu *vcpu);
+void kvisor_skip_insn(struct kvisor_vcpu *vcpu, u32 len);
+void kvisor_queue_debug_trap(struct kvisor_vcpu *vcpu, unsigned long dr6);
 int kvisor_cpuid_init_default(struct kvisor_vcpu *vcpu);
 int kvisor_msr_get(struct kvisor_vcpu *vcpu, u32 index, u64 *data);
 int kvisor_msr_set(struct kvisor_vcpu *vcpu, u32 index, u64 data, bool host);

@@ -62,6 +62,7 @@ static bool vcpu_inject_events(struct kvisor_vcpu *vcpu)
 	} else if (vcpu->nmi_pending) {
 		struct kvisor_event ev = { .type = KVISOR_EVENT_NMI, .vector = 2 };
 
+		/* refused while the guest's last NMI has not IRETed */
 		if (ops->inject_event(vcpu, &ev)) {
 			trace_kvisor_inject(vcpu->id, KVISOR_EVENT_NMI, 2, 0);
 			vcpu->nmi_pending = false;
@@ -88,6 +89,8 @@ static bool vcpu_inject_events(struct kvisor_vcpu *vcpu)
 	want_window = vcpu->irq_pending ||
 		      READ_ONCE(vcpu->run->request_interrupt_window);
 	ops->set_irq_window(vcpu, want_window);
+	/* an NMI that waits: exit as soon as the guest can take it */
+	ops->set_nmi_window(vcpu, vcpu->nmi_pending);
 	return false;
 }
 
@@ -186,6 +189,7 @@ static int vcpu_run(struct kvisor_vcpu *vcpu)
 	fpu_swap_kvm_fpstate(&vcpu->guest_fpu, false);
 out:
 	run->if_flag = !!(vcpu->rflags & X86_EFLAGS_IF);
+	run->nmi_blocked = kvisor_ops->nmi_blocked(vcpu);
 	run->ready_for_interrupt_injection = !vcpu->irq_pending &&
 					     kvisor_ops->interrupt_allowed(vcpu);
 	return ret;

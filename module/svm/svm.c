@@ -175,4 +175,7 @@ const struct kvisor_arch_ops kvisor_svm_ops = {
 	.interrupt_allowed = svm_interrupt_allowed,
 	.inject_event = svm_inject_event,
 	.set_irq_window = svm_set_irq_window,
+	.nmi_blocked = svm_nmi_blocked,
+	.set_nmi_window = svm_set_nmi_window,
+	.set_dr6_trap = svm_set_dr6_trap,
 };

@@ -13,6 +13,9 @@ struct svm_cpu {
 	/* ASIDs handed out on this CPU; a new generation flushes all. */
 	u32 asid_next;
 	u64 asid_gen;
+	/* the host's TSC_AUX (CPU and node for RDPID), read on first use */
+	u64 host_tsc_aux;
+	bool host_tsc_aux_valid;
 };
 
 DECLARE_PER_CPU(struct svm_cpu, svm_cpu);
@@ -45,6 +48,9 @@ int svm_set_msr(struct kvisor_vcpu *vcpu, u32 index, u64 data);
 bool svm_interrupt_allowed(struct kvisor_vcpu *vcpu);
 bool svm_inject_event(struct kvisor_vcpu *vcpu, const struct kvisor_event *ev);
 void svm_set_irq_window(struct kvisor_vcpu *vcpu, bool on);
+bool svm_nmi_blocked(struct kvisor_vcpu *vcpu);
+void svm_set_nmi_window(struct kvisor_vcpu *vcpu, bool on);
+void svm_set_dr6_trap(struct kvisor_vcpu *vcpu, unsigned long dr6);
 
 /* vmrun.S: one VMLOAD/VMRUN/VMSAVE round trip (APM Vol. 2, 15.5). */
 void kvisor_svm_vmrun(u64 vmcb_pa, u64 *gprs, u64 host_vmcb_pa);

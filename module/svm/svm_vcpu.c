@@ -20,7 +20,9 @@
 #include <linux/percpu.h>
 #include <linux/slab.h>
 #include <asm/cpufeature.h>
+#include <asm/debugreg.h>
 #include <asm/fpu/xcr.h>
+#include <asm/mce.h>
 #include <asm/msr.h>
 #include <asm/processor-flags.h>
 
@@ -39,6 +41,18 @@ struct svm_vcpu {
 	bool reinject;
 	u32 reinject_info;
 	u32 reinject_err;
+	/*
+	 * NMI blocking, which VMRUN does not keep for the guest without
+	 * vNMI: set when an NMI is injected, cleared once the guest's IRET
+	 * has completed (IRET is intercepted while NMIs are blocked; the
+	 * intercept comes before the IRET, so blocking ends at the first
+	 * exit with RIP elsewhere).  APM Vol. 2, 15.20 and 8.2.11.
+	 */
+	bool nmi_masked;
+	bool iret_seen;		/* the IRET intercept fired at iret_rip */
+	u64 iret_rip;
+	/* what wants the VINTR exit: the core's IRQ or NMI window */
+	bool irq_window, nmi_window;
 };
 
 u64 svm_iopm_pa, svm_msrpm_pa;
@@ -137,7 +151,19 @@ int svm_vcpu_create(struct kvisor_vcpu *vcpu)
 		INTERCEPT_STGI, INTERCEPT_CLGI, INTERCEPT_SKINIT,
 		INTERCEPT_RDTSCP, INTERCEPT_WBINVD, INTERCEPT_MONITOR,
 		INTERCEPT_MWAIT, INTERCEPT_MWAIT_COND, INTERCEPT_XSETBV,
-		INTERCEPT_RDPRU,
+		INTERCEPT_RDPRU, INTERCEPT_RDPMC, INTERCEPT_ICEBP,
+	};
+	/*
+	 * Exceptions: #UD (VMCALL, Intel's hypercall, raises it here,
+	 * 15.12); #DB and #AC, which a guest can make recur inside their
+	 * own delivery forever without an exit (CVE-2015-8104,
+	 * CVE-2015-5307): intercepted, each round trip gives the host the
+	 * CPU back, and the guest gets them as raised; #MC, which belongs
+	 * to the host (see svm_run()).
+	 */
+	static const int exceptions[] = {
+		KVISOR_DB_VECTOR, KVISOR_UD_VECTOR, KVISOR_AC_VECTOR,
+		KVISOR_MC_VECTOR,
 	};
 	int i;
 
@@ -157,8 +183,9 @@ int svm_vcpu_create(struct kvisor_vcpu *vcpu)
 	/* VMRUN must be intercepted or VMRUN fails (15.5.1). */
 	for (i = 0; i < ARRAY_SIZE(intercepts); i++)
 		svm_intercept(vmcb, intercepts[i], true);
-	/* #UD: VMCALL, Intel's hypercall, raises it here (15.12). */
-	svm_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + KVISOR_UD_VECTOR, true);
+	for (i = 0; i < ARRAY_SIZE(exceptions); i++)
+		svm_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + exceptions[i],
+			      true);
 	vmcb->control.iopm_base_pa = svm_iopm_pa;
 	vmcb->control.msrpm_base_pa = svm_msrpm_pa;
 	/*
@@ -187,12 +214,35 @@ void svm_vcpu_free(struct kvisor_vcpu *vcpu)
 
 /* ---------------------------------------------------------------- */
 
-static u32 svm_insn_len(struct vmcb *vmcb, u32 len)
+static u32 svm_insn_len(struct vmcb *vmcb, struct kvisor_exit *x, u32 len)
 {
 	if (svm_has_nrips && vmcb->control.next_rip > vmcb->save.rip)
 		return vmcb->control.next_rip - vmcb->save.rip;
-	/* Without NRIP save: the intercepted instruction, unprefixed. */
+	/*
+	 * Without NRIP save: the intercepted instruction, unprefixed; the
+	 * core adds the prefixes it finds at CS:RIP.
+	 */
+	x->insn_unprefixed = true;
 	return len;
+}
+
+/* An exception the guest raised, reflected back to it by the core. */
+static void svm_reflect(struct svm_vcpu *sv, struct kvisor_exit *x, u8 vector)
+{
+	/*
+	 * Raised while delivering another event (exit_int_info valid):
+	 * that event is delivered again and raises it again if it still
+	 * must; queuing this one too would deliver it twice.
+	 */
+	if (sv->reinject) {
+		x->kind = KVISOR_X_NONE;
+		return;
+	}
+	x->kind = KVISOR_X_EXCEPTION;
+	x->exc.vector = vector;
+	/* #AC pushes an error code, always 0; #DB none (APM 8.4) */
+	x->exc.has_error = vector == KVISOR_AC_VECTOR;
+	x->exc.error = 0;
 }
 
 static void svm_decode_exit(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
@@ -213,6 +263,7 @@ static void svm_decode_exit(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		x->hw_reason = ((u64)c->exit_code_hi << 32) | code;
 	x->hw_info = info1;
 	x->insn_len = 0;
+	x->insn_unprefixed = false;
 
 	/*
 	 * An event whose delivery was cut short is delivered again.  Soft
@@ -244,7 +295,7 @@ static void svm_decode_exit(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		break;
 	case SVM_EXIT_HLT:
 		x->kind = KVISOR_X_HLT;
-		x->insn_len = svm_insn_len(vmcb, 1);
+		x->insn_len = svm_insn_len(vmcb, x, 1);
 		break;
 	case SVM_EXIT_IOIO:
 		/* EXITINFO1 layout: APM 15.10.2; EXITINFO2 is the next RIP. */
@@ -269,7 +320,7 @@ static void svm_decode_exit(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		break;
 	case SVM_EXIT_VMMCALL:
 		x->kind = KVISOR_X_HYPERCALL;
-		x->insn_len = svm_insn_len(vmcb, KVISOR_HC_INSN_LEN);
+		x->insn_len = svm_insn_len(vmcb, x, KVISOR_HC_INSN_LEN);
 		break;
 	case SVM_EXIT_EXCP_BASE + KVISOR_UD_VECTOR:
 		/*
@@ -279,26 +330,58 @@ static void svm_decode_exit(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		 */
 		x->kind = KVISOR_X_UD_FAULT;
 		break;
+	case SVM_EXIT_EXCP_BASE + KVISOR_DB_VECTOR:
+		/* DR6 in the VMCB already has the cause (15.12.2) */
+		svm_reflect(sv, x, KVISOR_DB_VECTOR);
+		break;
+	case SVM_EXIT_EXCP_BASE + KVISOR_AC_VECTOR:
+		svm_reflect(sv, x, KVISOR_AC_VECTOR);
+		break;
+	case SVM_EXIT_EXCP_BASE + KVISOR_MC_VECTOR:
+		x->kind = KVISOR_X_NONE;	/* the host's: svm_run() */
+		break;
+	case SVM_EXIT_ICEBP:
+		x->kind = KVISOR_X_ICEBP;
+		x->insn_len = svm_insn_len(vmcb, x, 1);
+		break;
+	case SVM_EXIT_RDPMC:
+		/*
+		 * No performance counters are virtualized (CPUID leaf 0xA
+		 * and the AMD extensions say so): RDPMC raises #GP(0), as
+		 * for a counter that does not exist, never the host's.
+		 */
+		x->kind = KVISOR_X_EXCEPTION;
+		x->exc.vector = KVISOR_GP_VECTOR;
+		x->exc.has_error = true;
+		x->exc.error = 0;
+		break;
+	case SVM_EXIT_IRET:
+		/* the guest's NMI handler returns: blocking ends after it */
+		sv->iret_seen = true;
+		sv->iret_rip = vmcb->save.rip;
+		svm_intercept(vmcb, INTERCEPT_IRET, false);
+		x->kind = KVISOR_X_NONE;
+		break;
 	case SVM_EXIT_CPUID:
 		x->kind = KVISOR_X_CPUID;
-		x->insn_len = svm_insn_len(vmcb, 2);
+		x->insn_len = svm_insn_len(vmcb, x, 2);
 		break;
 	case SVM_EXIT_MSR:
 		x->kind = info1 ? KVISOR_X_WRMSR : KVISOR_X_RDMSR;
-		x->insn_len = svm_insn_len(vmcb, 2);
+		x->insn_len = svm_insn_len(vmcb, x, 2);
 		break;
 	case SVM_EXIT_XSETBV:
 		x->kind = KVISOR_X_XSETBV;
-		x->insn_len = svm_insn_len(vmcb, 3);
+		x->insn_len = svm_insn_len(vmcb, x, 3);
 		break;
 	case SVM_EXIT_RDTSCP:
 		x->kind = KVISOR_X_RDTSCP;
-		x->insn_len = svm_insn_len(vmcb, 3);
+		x->insn_len = svm_insn_len(vmcb, x, 3);
 		break;
 	case SVM_EXIT_INVD:
 	case SVM_EXIT_WBINVD:
 		x->kind = KVISOR_X_NOP_INSN;
-		x->insn_len = svm_insn_len(vmcb, 2);
+		x->insn_len = svm_insn_len(vmcb, x, 2);
 		break;
 	case SVM_EXIT_VMRUN:
 	case SVM_EXIT_VMLOAD:
@@ -357,6 +440,7 @@ void svm_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	struct vmcb *vmcb = sv->vmcb;
 	struct svm_cpu *sc = this_cpu_ptr(&svm_cpu);
 	u64 entry_xcr0, xcr0;
+	bool swap_tsc_aux;
 
 	/* An emulated instruction ends an STI/MOV SS shadow. */
 	if (vcpu->rip != vmcb->save.rip)
@@ -383,9 +467,28 @@ void svm_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		xsetbv(XCR_XFEATURE_ENABLED_MASK, entry_xcr0);
 	}
 
+	/*
+	 * Nor is TSC_AUX, which RDPID reads without an intercept: the
+	 * guest's goes in, the host's (its CPU and node number) must not
+	 * reach the guest.  RDTSCP is intercepted, but QEMU's TCG ignores
+	 * that intercept and reads the MSR too.
+	 */
+	swap_tsc_aux = false;
+	if (boot_cpu_has(X86_FEATURE_RDPID) || boot_cpu_has(X86_FEATURE_RDTSCP)) {
+		if (!sc->host_tsc_aux_valid) {
+			rdmsrl(MSR_TSC_AUX, sc->host_tsc_aux);
+			sc->host_tsc_aux_valid = true;
+		}
+		swap_tsc_aux = vcpu->tsc_aux != sc->host_tsc_aux;
+		if (swap_tsc_aux)
+			wrmsrl(MSR_TSC_AUX, vcpu->tsc_aux);
+	}
+
 	/* GIF=0: host interrupts and NMIs wait until STGI (15.17). */
 	asm volatile("clgi" ::: "memory");
 	kvisor_svm_vmrun(sv->vmcb_pa, vcpu->gpr, page_to_phys(sc->host_vmcb));
+	if (swap_tsc_aux)
+		wrmsrl(MSR_TSC_AUX, sc->host_tsc_aux);
 	/*
 	 * XSETBV is intercepted, but an implementation without that
 	 * intercept (QEMU's TCG) lets the guest write XCR0 itself, also
@@ -403,6 +506,18 @@ void svm_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	asm volatile("stgi" ::: "memory");
 
 	/*
+	 * A machine check in guest mode exits instead of reaching the
+	 * guest's IDT (#MC is intercepted): it reports the host's hardware,
+	 * so the host's handler gets it, as if it had interrupted user mode
+	 * (the vCPU thread), with interrupts still off.
+	 */
+	if (vmcb->control.exit_code == SVM_EXIT_EXCP_BASE + KVISOR_MC_VECTOR) {
+		struct pt_regs regs = { .cs = 3, .flags = X86_EFLAGS_IF };
+
+		do_machine_check(&regs);
+	}
+
+	/*
 	 * A VMRUN that failed its consistency checks (VMEXIT_INVALID) ran
 	 * nothing: keep the registers userspace gave, whatever an
 	 * implementation wrote back to the save area.
@@ -414,6 +529,11 @@ void svm_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		vcpu->rflags = vmcb->save.rflags;
 	}
 	vmcb->control.event_inj = 0;
+	/* the NMI handler's IRET has completed: NMIs are unblocked */
+	if (sv->iret_seen && vmcb->save.rip != sv->iret_rip) {
+		sv->iret_seen = false;
+		sv->nmi_masked = false;
+	}
 	svm_decode_exit(vcpu, x);
 }
 
@@ -509,6 +629,9 @@ void svm_set_sregs(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *s)
 	/* A triple fault left the interrupt state undefined: start clean. */
 	sv->vmcb->control.int_state = 0;
 	sv->reinject = false;
+	sv->nmi_masked = false;
+	sv->iret_seen = false;
+	svm_intercept(sv->vmcb, INTERCEPT_IRET, false);
 }
 
 int svm_get_cpl(struct kvisor_vcpu *vcpu)
@@ -652,6 +775,8 @@ bool svm_inject_event(struct kvisor_vcpu *vcpu, const struct kvisor_event *ev)
 
 	if (sv->reinject || (c->event_inj & SVM_EVTINJ_VALID))
 		return false;
+	if (ev->type == KVISOR_EVENT_NMI && sv->nmi_masked)
+		return false;
 	switch (ev->type) {
 	case KVISOR_EVENT_EXCEPTION:
 		inj |= SVM_EVTINJ_TYPE_EXEPT;
@@ -660,6 +785,10 @@ bool svm_inject_event(struct kvisor_vcpu *vcpu, const struct kvisor_event *ev)
 		break;
 	case KVISOR_EVENT_NMI:
 		inj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_NMI | 2;
+		/* blocked until the handler's IRET (APM 8.2.11) */
+		sv->nmi_masked = true;
+		sv->iret_seen = false;
+		svm_intercept(sv->vmcb, INTERCEPT_IRET, true);
 		break;
 	default:
 		inj |= SVM_EVTINJ_TYPE_INTR;
@@ -670,10 +799,11 @@ bool svm_inject_event(struct kvisor_vcpu *vcpu, const struct kvisor_event *ev)
 	return true;
 }
 
-void svm_set_irq_window(struct kvisor_vcpu *vcpu, bool on)
+static void svm_update_vintr(struct svm_vcpu *sv)
 {
-	struct vmcb *vmcb = ((struct svm_vcpu *)vcpu->arch)->vmcb;
+	struct vmcb *vmcb = sv->vmcb;
 	u32 bits = V_IRQ_MASK | V_INTR_PRIO_MASK | V_IGN_TPR_MASK;
+	bool on = sv->irq_window || sv->nmi_window;
 
 	/*
 	 * A virtual interrupt the guest takes as soon as it can; its
@@ -685,4 +815,47 @@ void svm_set_irq_window(struct kvisor_vcpu *vcpu, bool on)
 	else
 		vmcb->control.int_ctl &= ~bits;
 	svm_intercept(vmcb, INTERCEPT_VINTR, on);
+}
+
+void svm_set_irq_window(struct kvisor_vcpu *vcpu, bool on)
+{
+	struct svm_vcpu *sv = vcpu->arch;
+
+	sv->irq_window = on;
+	if (!on)
+		sv->nmi_window = false;	/* the VINTR exit serves both */
+	svm_update_vintr(sv);
+}
+
+bool svm_nmi_blocked(struct kvisor_vcpu *vcpu)
+{
+	return ((struct svm_vcpu *)vcpu->arch)->nmi_masked;
+}
+
+/*
+ * An NMI waits for the IRET of the last one.  Before that IRET there is
+ * nothing to do: its intercept brings the exit.  After it, the first
+ * exit with RIP past it ends blocking: the VINTR window gives one right
+ * away when the guest runs with RFLAGS.IF set, and otherwise the next
+ * host interrupt does (every host interrupt exits), so the NMI is late,
+ * never early.
+ */
+void svm_set_nmi_window(struct kvisor_vcpu *vcpu, bool on)
+{
+	struct svm_vcpu *sv = vcpu->arch;
+	bool want = on && sv->nmi_masked && sv->iret_seen;
+
+	if (want == sv->nmi_window)
+		return;
+	sv->nmi_window = want;
+	svm_update_vintr(sv);
+}
+
+/* The #DB kvisor queues: DR6 as the CPU sets it (APM Vol. 2, 13.1.1.3). */
+void svm_set_dr6_trap(struct kvisor_vcpu *vcpu, unsigned long dr6)
+{
+	struct vmcb *vmcb = ((struct svm_vcpu *)vcpu->arch)->vmcb;
+
+	vmcb->save.dr6 = (vmcb->save.dr6 & ~(u64)DR_TRAP_BITS) | DR6_RESERVED |
+			 dr6;
 }

@@ -110,16 +110,32 @@ static void vmx_setup_config(u64 basic, struct kvisor_arch_caps *caps)
 			 CPU_BASED_CR8_STORE_EXITING |
 			 CPU_BASED_USE_IO_BITMAPS | CPU_BASED_USE_MSR_BITMAPS |
 			 CPU_BASED_MWAIT_EXITING | CPU_BASED_MONITOR_EXITING |
+			 CPU_BASED_RDPMC_EXITING |
 			 CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
 			 CPU_BASED_HLT_EXITING | CPU_BASED_USE_TSC_OFFSETTING |
 			 CPU_BASED_CR8_LOAD_EXITING |
 			 CPU_BASED_CR8_STORE_EXITING |
 			 CPU_BASED_USE_IO_BITMAPS | CPU_BASED_USE_MSR_BITMAPS |
+			 CPU_BASED_RDPMC_EXITING |
 			 CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
 			 CPU_BASED_CR3_LOAD_EXITING | CPU_BASED_CR3_STORE_EXITING |
 			 CPU_BASED_RDTSC_EXITING | CPU_BASED_TPR_SHADOW |
 			 CPU_BASED_MOV_DR_EXITING | CPU_BASED_INVLPG_EXITING,
 			 &c->proc);
+	/*
+	 * NMI-window exiting (A.3.2), used while an NMI waits for the
+	 * guest's IRET; it exists only with virtual NMIs (26.2.1.1).
+	 */
+	if (c->pin & PIN_BASED_VIRTUAL_NMIS) {
+		u32 nmi_win;
+
+		c->nmi_window = vmx_adjust(true_ctls ?
+					   MSR_IA32_VMX_TRUE_PROCBASED_CTLS :
+					   MSR_IA32_VMX_PROCBASED_CTLS,
+					   CPU_BASED_NMI_WINDOW_EXITING,
+					   CPU_BASED_NMI_WINDOW_EXITING, 0,
+					   &nmi_win);
+	}
 	if (ok && vmx_adjust(MSR_IA32_VMX_PROCBASED_CTLS2,
 			     SECONDARY_EXEC_ENABLE_EPT |
 			     SECONDARY_EXEC_UNRESTRICTED_GUEST |
@@ -347,4 +363,7 @@ const struct kvisor_arch_ops kvisor_vmx_ops = {
 	.interrupt_allowed = vmx_interrupt_allowed,
 	.inject_event = vmx_inject_event,
 	.set_irq_window = vmx_set_irq_window,
+	.nmi_blocked = vmx_nmi_blocked,
+	.set_nmi_window = vmx_set_nmi_window,
+	.set_dr6_trap = vmx_set_dr6_trap,
 };

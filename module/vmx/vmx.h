@@ -21,6 +21,7 @@ struct vmx_config {
 	bool inout_info;	/* IA32_VMX_BASIC[54]: INS/OUTS insn info */
 	bool has_vpid;
 	bool can_run;		/* EPT + unrestricted guest + what we need */
+	bool nmi_window;	/* virtual NMIs and NMI-window exiting */
 	const char *why_not;	/* when !can_run: for the pr_info_once line */
 };
 
@@ -61,6 +62,9 @@ int vmx_set_msr(struct kvisor_vcpu *vcpu, u32 index, u64 data);
 bool vmx_interrupt_allowed(struct kvisor_vcpu *vcpu);
 bool vmx_inject_event(struct kvisor_vcpu *vcpu, const struct kvisor_event *ev);
 void vmx_set_irq_window(struct kvisor_vcpu *vcpu, bool on);
+bool vmx_nmi_blocked(struct kvisor_vcpu *vcpu);
+void vmx_set_nmi_window(struct kvisor_vcpu *vcpu, bool on);
+void vmx_set_dr6_trap(struct kvisor_vcpu *vcpu, unsigned long dr6);
 
 /*
  * vmenter.S: VMLAUNCH (@launched == 0) or VMRESUME with the guest GPRs

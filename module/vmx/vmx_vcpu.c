@@ -51,6 +51,7 @@
 #include <asm/debugreg.h>
 #include <asm/desc.h>
 #include <asm/fpu/xcr.h>
+#include <asm/mce.h>
 #include <asm/msr.h>
 #include <asm/processor-flags.h>
 #include <asm/segment.h>
@@ -425,8 +426,15 @@ static void vmx_setup_vmcs(struct vmx_vcpu *vx)
 	vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx_cfg.proc2);
 	vmcs_write(VM_EXIT_CONTROLS, vmx_cfg.exit);
 	vmcs_write(VM_ENTRY_CONTROLS, vx->entry);
-	/* #UD only: VMMCALL, AMD's hypercall, is one on Intel (below). */
-	vmcs_write(EXCEPTION_BITMAP, BIT(KVISOR_UD_VECTOR));
+	/*
+	 * #UD: VMMCALL, AMD's hypercall, is one on Intel (below).  #DB and
+	 * #AC: a guest can make them recur inside their own delivery
+	 * forever without an exit (CVE-2015-8104, CVE-2015-5307); with the
+	 * intercept every round trip gives the host the CPU back, and the
+	 * guest gets them as raised.  #MC: the host's (vmx_run()).
+	 */
+	vmcs_write(EXCEPTION_BITMAP, BIT(KVISOR_UD_VECTOR) | BIT(KVISOR_DB_VECTOR) |
+		   BIT(KVISOR_AC_VECTOR) | BIT(KVISOR_MC_VECTOR));
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
 	vmcs_write(CR3_TARGET_COUNT, 0);
@@ -741,6 +749,49 @@ static u8 vmx_io_addr_size(struct kvisor_vcpu *vcpu)
 	return (vmx_guest_cr0() & X86_CR0_PE) && (ar & VMX_AR_DB) ? 4 : 2;
 }
 
+/* A #DB or #AC the guest raised (exception bitmap), back to the guest. */
+static void vmx_reflect(struct kvisor_vcpu *vcpu, struct kvisor_exit *x,
+			u32 intr, u64 qual, u32 len, bool vectoring)
+{
+	u8 vector = intr & INTR_INFO_VECTOR_MASK;
+
+	x->kind = KVISOR_X_NONE;
+	if (vector == KVISOR_DB_VECTOR &&
+	    (intr & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_PRIV_SW_EXCEPTION) {
+		/* INT1 (ICEBP): the exit comes with its length (27.2.5) */
+		x->kind = KVISOR_X_ICEBP;
+		x->insn_len = len;
+		return;
+	}
+	/*
+	 * Raised while delivering another event: that event is delivered
+	 * again and raises it again if it still must (27.2.4).
+	 */
+	if (vectoring)
+		return;
+	if (vector == KVISOR_DB_VECTOR) {
+		/*
+		 * A #DB exit leaves DR6 alone and reports the bits in the
+		 * qualification (27.2.1, table 27-1): merge them.
+		 */
+		vmx_set_dr6_trap(vcpu, qual & (DR_TRAP_BITS | DR_STEP | 0x2000));
+		/*
+		 * Single-step in an STI/MOV SS shadow: VM entry wants the BS
+		 * bit pending when TF is set there (26.3.1.5).
+		 */
+		if ((vcpu->rflags & X86_EFLAGS_TF) &&
+		    (vmcs_read(GUEST_INTERRUPTIBILITY_INFO) &
+		     (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS)))
+			vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS,
+				   vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS) | DR_STEP);
+	}
+	x->kind = KVISOR_X_EXCEPTION;
+	x->exc.vector = vector;
+	/* #AC pushes an error code, always 0; #DB none (SDM Vol. 3A 6.15) */
+	x->exc.has_error = vector == KVISOR_AC_VECTOR;
+	x->exc.error = 0;
+}
+
 static void vmx_decode_exit(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 {
 	struct vmx_vcpu *vx = to_vmx(vcpu);
@@ -753,6 +804,13 @@ static void vmx_decode_exit(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	x->hw_reason = reason;
 	x->hw_info = qual;
 	x->insn_len = 0;
+	x->insn_unprefixed = false;
+
+	/* A machine check during entry (27.8, exit reason 41): the host's. */
+	if ((u16)reason == EXIT_REASON_MCE_DURING_VMENTRY) {
+		x->kind = KVISOR_X_NONE;
+		return;
+	}
 
 	/* Entry failed while or after loading guest state (26.8). */
 	if (reason & VMX_EXIT_REASONS_FAILED_VMENTRY) {
@@ -779,8 +837,29 @@ static void vmx_decode_exit(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 			x->kind = KVISOR_X_NMI;
 		else if ((intr & INTR_INFO_VECTOR_MASK) == KVISOR_UD_VECTOR)
 			x->kind = KVISOR_X_UD_FAULT;	/* VMMCALL? the core looks */
+		else if ((intr & INTR_INFO_VECTOR_MASK) == KVISOR_DB_VECTOR ||
+			 (intr & INTR_INFO_VECTOR_MASK) == KVISOR_AC_VECTOR)
+			vmx_reflect(vcpu, x, intr, qual, len,
+				    idt & VECTORING_INFO_VALID_MASK);
+		else if ((intr & INTR_INFO_VECTOR_MASK) == KVISOR_MC_VECTOR)
+			x->kind = KVISOR_X_NONE;	/* handled in vmx_run() */
 		else
 			x->kind = KVISOR_X_UNEXPECTED;
+		break;
+	case EXIT_REASON_NMI_WINDOW:
+		vmx_set_nmi_window(vcpu, false);
+		x->kind = KVISOR_X_NONE;	/* the core injects the NMI now */
+		break;
+	case EXIT_REASON_RDPMC:
+		/*
+		 * No performance counters are virtualized (CPUID leaf 0xA
+		 * says none): RDPMC raises #GP(0), as for a counter that
+		 * does not exist, never the host's.
+		 */
+		x->kind = KVISOR_X_EXCEPTION;
+		x->exc.vector = KVISOR_GP_VECTOR;
+		x->exc.has_error = true;
+		x->exc.error = 0;
 		break;
 	case EXIT_REASON_EXTERNAL_INTERRUPT:
 		x->kind = KVISOR_X_EXT_INTR;
@@ -1072,6 +1151,21 @@ void vmx_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	    (INTR_TYPE_NMI_INTR | INTR_INFO_VALID_MASK))
 		asm volatile("int $2" ::: "memory");
 
+	/*
+	 * A machine check in guest mode, or during the entry, reports the
+	 * host's hardware: the host's handler gets it, as if it had
+	 * interrupted user mode (the vCPU thread), interrupts still off.
+	 */
+	if ((u16)vmcs_read(VM_EXIT_REASON) == EXIT_REASON_MCE_DURING_VMENTRY ||
+	    ((u16)vmcs_read(VM_EXIT_REASON) == EXIT_REASON_EXCEPTION_NMI &&
+	     (vmcs_read(VM_EXIT_INTR_INFO) &
+	      (INTR_INFO_INTR_TYPE_MASK | INTR_INFO_VECTOR_MASK)) ==
+	     (INTR_TYPE_HARD_EXCEPTION | KVISOR_MC_VECTOR))) {
+		struct pt_regs regs = { .cs = 3, .flags = X86_EFLAGS_IF };
+
+		do_machine_check(&regs);
+	}
+
 	vx->launched = true;
 	vcpu->gpr[KVISOR_RSP] = vmcs_read(GUEST_RSP);
 	vcpu->rip = vmcs_read(GUEST_RIP);
@@ -1079,7 +1173,8 @@ void vmx_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	vx->rip_at_exit = vcpu->rip;
 	vx->rflags_at_exit = vcpu->rflags;
 	vmx_decode_exit(vcpu, x);
-	if (x->kind == KVISOR_X_FAIL_ENTRY) {
+	if (x->kind == KVISOR_X_FAIL_ENTRY ||
+	    (vmcs_read(VM_EXIT_REASON) & VMX_EXIT_REASONS_FAILED_VMENTRY)) {
 		/* Back to a clear launch state: the next entry is VMLAUNCH. */
 		vmcs_clear(vx->vmcs_pa);
 		vmcs_load(vx->vmcs_pa);
@@ -1350,9 +1445,15 @@ bool vmx_inject_event(struct kvisor_vcpu *vcpu, const struct kvisor_event *ev)
 		}
 		break;
 	case KVISOR_EVENT_NMI:
-		/* Not while NMIs or MOV SS block it (26.3.1.5). */
+		/*
+		 * Not while NMIs or MOV SS block it (26.3.1.5), nor in an
+		 * STI shadow, which some processors let block NMIs (24.4.2).
+		 * Injecting it sets virtual-NMI blocking until the guest's
+		 * IRET (25.3).
+		 */
 		if (vmcs_read(GUEST_INTERRUPTIBILITY_INFO) &
-		    (GUEST_INTR_STATE_NMI | GUEST_INTR_STATE_MOV_SS))
+		    (GUEST_INTR_STATE_NMI | GUEST_INTR_STATE_MOV_SS |
+		     GUEST_INTR_STATE_STI))
 			return false;
 		info = INTR_INFO_VALID_MASK | INTR_TYPE_NMI_INTR | 2;
 		break;
@@ -1378,4 +1479,38 @@ void vmx_set_irq_window(struct kvisor_vcpu *vcpu, bool on)
 		vx->proc = proc;
 		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, proc);
 	}
+}
+
+bool vmx_nmi_blocked(struct kvisor_vcpu *vcpu)
+{
+	return vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & GUEST_INTR_STATE_NMI;
+}
+
+/* Exit as soon as an NMI can be injected (25.2, NMI-window exiting). */
+void vmx_set_nmi_window(struct kvisor_vcpu *vcpu, bool on)
+{
+	struct vmx_vcpu *vx = to_vmx(vcpu);
+	u32 proc = vx->proc;
+
+	if (!vmx_cfg.nmi_window)
+		return;
+	if (on)
+		proc |= CPU_BASED_NMI_WINDOW_EXITING;
+	else
+		proc &= ~CPU_BASED_NMI_WINDOW_EXITING;
+	if (proc != vx->proc) {
+		vx->proc = proc;
+		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, proc);
+	}
+}
+
+/*
+ * A #DB for the guest: B0-B3 replaced, BD and BS added, the rest of DR6
+ * kept (SDM Vol. 3B 17.2.3).
+ */
+void vmx_set_dr6_trap(struct kvisor_vcpu *vcpu, unsigned long dr6)
+{
+	struct vmx_vcpu *vx = to_vmx(vcpu);
+
+	vx->dr6 = (vx->dr6 & ~(unsigned long)DR_TRAP_BITS) | DR6_RESERVED | dr6;
 }

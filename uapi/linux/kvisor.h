@@ -239,7 +239,8 @@ struct kvisor_run {
 	__u32 exit_reason;			/* KVISOR_EXIT_* */
 	__u8 ready_for_interrupt_injection;
 	__u8 if_flag;
-	__u16 padding2;
+	__u8 nmi_blocked;	/* an NMI would wait for the guest's IRET */
+	__u8 padding2;
 	__u64 padding3;
 
 	union {
