@@ -130,6 +130,8 @@ struct kvisor_arch_ops {
 	 * as the CPU would (SDM Vol. 3B 17.2.3).
 	 */
 	void (*set_dr6_trap)(struct kvisor_vcpu *vcpu, unsigned long dr6);
+	/* CR2 for a #PF the core raises while emulating an access. */
+	void (*set_cr2)(struct kvisor_vcpu *vcpu, u64 cr2);
 };
 
 extern const struct kvisor_arch_ops kvisor_vmx_ops;

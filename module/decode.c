@@ -90,7 +90,7 @@ int kvisor_decode_mmio(const u8 *bytes, unsigned int avail, unsigned int mode,
 	unsigned int i = 0, opsz, adsz, imm_len = 0;
 	bool p66 = false, p67 = false, rep = false, lock = false;
 	bool load = false, byte_reg = false, has_modrm = true, ok_lock = false;
-	u8 rex = 0, op, op2 = 0;
+	u8 rex = 0, op, op2 = 0, segp = 0;
 	int mlen = 0, reg;
 
 	if (mode != 2 && mode != 4 && mode != 8)
@@ -119,7 +119,9 @@ int kvisor_decode_mmio(const u8 *bytes, unsigned int avail, unsigned int mode,
 			lock = true;
 			break;
 		case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65:
-			break;	/* the hardware reports the GPA: segment irrelevant */
+			/* the GPA is the hardware's; MOVS's source needs it */
+			segp = op;
+			break;
 		case 0xf2:
 			return -EINVAL;
 		default:
@@ -145,6 +147,7 @@ opcode:
 	*insn = (struct kvisor_insn) {
 		.addr_size = adsz,
 		.reg = KVISOR_REG_NONE,
+		.seg_prefix = segp,
 	};
 
 	switch (op) {

@@ -58,6 +58,7 @@ struct kvisor_insn {
 	bool has_imm;		/* store of an immediate */
 	u64 imm;		/* sign-extended to size */
 	bool rep;		/* REP prefix on STOS/MOVS */
+	u8 seg_prefix;		/* last segment override (26 2E 36 3E 64 65), or 0 */
 };
 
 /*

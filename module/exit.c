@@ -50,8 +50,10 @@ void kvisor_queue_debug_trap(struct kvisor_vcpu *vcpu, unsigned long dr6)
 void kvisor_skip_insn(struct kvisor_vcpu *vcpu, u32 len)
 {
 	vcpu->rip += len;
-	if (vcpu->rflags & X86_EFLAGS_TF)
-		kvisor_queue_debug_trap(vcpu, DR_STEP);
+	if (vcpu->rflags & X86_EFLAGS_TF) {
+		vcpu->singlestep_pending = true;
+		vcpu->singlestep_rip = vcpu->rip;
+	}
 }
 
 static void exit_skip_insn(struct kvisor_vcpu *vcpu, u32 len)
@@ -107,12 +109,6 @@ u64 kvisor_rip_linear(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *s)
 	return (s->cs.base + vcpu->rip) & 0xffffffffULL;
 }
 
-static u64 exit_seg_base(const struct kvisor_sregs *s,
-			 const struct kvisor_segment *seg)
-{
-	return kvisor_long_mode(s) ? 0 : seg->base;
-}
-
 static void exit_internal_error(struct kvisor_vcpu *vcpu, u32 suberror,
 				u64 hw_reason, u64 gpa, const u8 *bytes,
 				unsigned int len)
@@ -128,6 +124,127 @@ static void exit_internal_error(struct kvisor_vcpu *vcpu, u32 suberror,
 	run->internal.insn_len = len;
 	if (len)
 		memcpy(run->internal.insn_bytes, bytes, len);
+}
+
+/* ---------------------------------------------------------------- */
+/* Guest memory as the emulated instruction sees it                 */
+/* ---------------------------------------------------------------- */
+
+/* The segment an override prefix names; DS without one. */
+static const struct kvisor_segment *exit_prefix_seg(const struct kvisor_sregs *s,
+						    u8 prefix)
+{
+	switch (prefix) {
+	case 0x26:
+		return &s->es;
+	case 0x2e:
+		return &s->cs;
+	case 0x36:
+		return &s->ss;
+	case 0x64:
+		return &s->fs;
+	case 0x65:
+		return &s->gs;
+	default:
+		return &s->ds;
+	}
+}
+
+/*
+ * The linear address of @seg:@reg for a string instruction: the offset
+ * is the register masked to the address size (16-bit addresses wrap at
+ * 64 KiB), in 64-bit mode only FS and GS have a base (SDM Vol. 3A
+ * 3.4.4), and outside it linear addresses wrap at 4 GiB.  Segment limits
+ * are not checked.
+ */
+static u64 exit_linear(const struct kvisor_sregs *s,
+		       const struct kvisor_segment *seg, u64 reg,
+		       unsigned int asz)
+{
+	u64 off = reg & exit_reg_mask(asz);
+
+	if (kvisor_long_mode(s))
+		return seg == &s->fs || seg == &s->gs ? seg->base + off : off;
+	return (seg->base + off) & 0xffffffffULL;
+}
+
+/*
+ * Of @count ascending elements of @size bytes from @reg (linear @lin),
+ * those before the end of the page and before the address size wraps:
+ * the CPU faults, or wraps, at the element where that happens, so each
+ * exit does one page and one side of a wrap; at least one element.
+ */
+static u64 exit_string_clamp(u64 count, u64 lin, u64 reg, unsigned int size,
+			     unsigned int asz)
+{
+	u64 room = PAGE_SIZE - offset_in_page(lin);
+
+	if (asz < 8)
+		room = min_t(u64, room, exit_reg_mask(asz) + 1 -
+					(reg & exit_reg_mask(asz)));
+	return clamp_t(u64, room / size, 1, count);
+}
+
+/*
+ * Copy @len bytes (at most two pages) between @buf and the guest's linear
+ * address @lin for the instruction kvisor emulates, as the CPU accesses
+ * them: through the guest's page tables with the guest's CPL and all
+ * the checks of kvisor_gva_translate(), A/D bits set.  With @buf NULL
+ * only the checks are made.  Returns 0; 1 when the guest got a #PF
+ * instead (CR2 and the error code as the CPU sets them, nothing
+ * copied); -EIO when kvisor cannot emulate the access (a page that is
+ * not RAM, paging structures outside RAM).
+ */
+static int exit_guest_copy(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *s,
+			   u64 lin, void *buf, unsigned int len, bool write)
+{
+	u32 access = write ? KVISOR_PFEC_WRITE : 0, pfec;
+	unsigned int n[2], i, pages = 0;
+	u64 gpa[2], addr = lin;
+	int ret;
+
+	if (kvisor_ops->get_cpl(vcpu) == 3)
+		access |= KVISOR_PFEC_USER;
+	while (len) {
+		unsigned int chunk = min_t(unsigned int, len,
+					   PAGE_SIZE - offset_in_page(addr));
+
+		if (pages == ARRAY_SIZE(gpa))
+			return -EIO;
+		ret = kvisor_gva_translate(vcpu, s, vcpu->rflags, addr, access,
+					   &gpa[pages], &pfec);
+		if (ret == -EFAULT) {
+			kvisor_ops->set_cr2(vcpu, addr);
+			kvisor_vcpu_queue_exception(vcpu, KVISOR_PF_VECTOR, true,
+						    pfec);
+			return 1;
+		}
+		if (ret)
+			return -EIO;
+		n[pages++] = chunk;
+		addr += chunk;
+		if (!kvisor_long_mode(s))
+			addr &= 0xffffffffULL;
+		len -= chunk;
+	}
+	for (i = 0; buf && i < pages; i++) {
+		ret = write ? kvisor_write_gpa(vcpu->vm, gpa[i], buf, n[i]) :
+			      kvisor_read_gpa(vcpu->vm, gpa[i], buf, n[i]);
+		if (ret)
+			return -EIO;
+		buf += n[i];
+	}
+	return 0;
+}
+
+/* exit_guest_copy() failed: the #PF is queued (1), or not emulated (0). */
+static int exit_copy_failed(struct kvisor_vcpu *vcpu, u64 hw_reason, int ret)
+{
+	if (ret > 0)
+		return 1;
+	exit_internal_error(vcpu, KVISOR_INTERNAL_ERROR_EMULATION, hw_reason,
+			    0, NULL, 0);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- */
@@ -195,8 +312,9 @@ static int exit_handle_pio(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	unsigned int size = x->io.size, asz;
 	const struct kvisor_segment *seg;
 	struct kvisor_sregs s;
-	u64 count, lin;
+	u64 count, lin, reg;
 	s64 step;
+	int ret;
 
 	vcpu->stats.counters[KVISOR_STAT_IO]++;
 	run->exit_reason = KVISOR_EXIT_IO;
@@ -231,12 +349,22 @@ static int exit_handle_pio(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	if (step < 0)
 		count = 1;	/* descending blocks: one item at a time */
 	count = min_t(u64, count, RUN_IO_DATA_SIZE / size);
+	/* INS stores to ES:rDI (no override), OUTS reads seg:rSI, DS default */
+	if (x->io.in)
+		seg = &s.es;
+	reg = vcpu->gpr[x->io.in ? KVISOR_RDI : KVISOR_RSI];
+	lin = exit_linear(&s, seg, reg, asz);
+	count = exit_string_clamp(count, lin, reg, size, asz);
 	run->io.count = count;
 
 	if (x->io.in) {
-		/* INS stores to ES:rDI (no segment override). */
-		lin = exit_seg_base(&s, &s.es) +
-		      (vcpu->gpr[KVISOR_RDI] & exit_reg_mask(asz));
+		/*
+		 * The destination must be writable before the port is read:
+		 * a faulting INS does no I/O here.
+		 */
+		ret = exit_guest_copy(vcpu, &s, lin, NULL, count * size, true);
+		if (ret)
+			return exit_copy_failed(vcpu, x->hw_reason, ret);
 		vcpu->pending = KVISOR_PENDING_PIO_INS;
 		vcpu->pending_addr = lin;
 		vcpu->pending_count = count;
@@ -249,13 +377,9 @@ static int exit_handle_pio(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		return 0;
 	}
 
-	/* OUTS reads seg:rSI, DS unless overridden. */
-	lin = exit_seg_base(&s, seg) + (vcpu->gpr[KVISOR_RSI] & exit_reg_mask(asz));
-	if (kvisor_read_gva(vcpu, &s, lin, data, count * size)) {
-		exit_internal_error(vcpu, KVISOR_INTERNAL_ERROR_UNEXPECTED,
-				    x->hw_reason, 0, NULL, 0);
-		return 0;
-	}
+	ret = exit_guest_copy(vcpu, &s, lin, data, count * size, false);
+	if (ret)
+		return exit_copy_failed(vcpu, x->hw_reason, ret);
 	trace_kvisor_pio(vcpu->id, x->io.port, size, false, count, data[0]);
 	exit_add_addr_reg(vcpu, KVISOR_RSI, step * (s64)count, asz);
 	if (x->io.rep)
@@ -295,6 +419,7 @@ static int exit_emulate_mmio(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	struct kvisor_sregs s;
 	u64 lin, val = 0;
 	bool write;
+	int ret;
 
 	vcpu->stats.counters[KVISOR_STAT_MMIO]++;
 	kvisor_ops->get_sregs(vcpu, &s);
@@ -328,15 +453,27 @@ static int exit_emulate_mmio(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		val = vcpu->gpr[KVISOR_RAX];
 		break;
 	case KVISOR_INSN_MOVS:
+		/* source seg:rSI (DS unless overridden), destination ES:rDI */
 		if (write) {
-			u64 src = exit_seg_base(&s, &s.ds) +
-				  (vcpu->gpr[KVISOR_RSI] & exit_reg_mask(insn->addr_size));
+			u64 src = exit_linear(&s, exit_prefix_seg(&s, insn->seg_prefix),
+					      vcpu->gpr[KVISOR_RSI], insn->addr_size);
 
-			if (kvisor_read_gva(vcpu, &s, src, &val, insn->size))
+			ret = exit_guest_copy(vcpu, &s, src, &val, insn->size, false);
+			if (ret > 0)
+				return 1;		/* #PF on the source */
+			if (ret)
 				goto unsupported;	/* MMIO to MMIO */
 		} else {
-			vcpu->pending_addr = exit_seg_base(&s, &s.es) +
-				(vcpu->gpr[KVISOR_RDI] & exit_reg_mask(insn->addr_size));
+			vcpu->pending_addr = exit_linear(&s, &s.es,
+							 vcpu->gpr[KVISOR_RDI],
+							 insn->addr_size);
+			/* a destination that faults: no MMIO read */
+			ret = exit_guest_copy(vcpu, &s, vcpu->pending_addr, NULL,
+					      insn->size, true);
+			if (ret > 0)
+				return 1;
+			if (ret)
+				goto unsupported;
 		}
 		break;
 	default:
@@ -424,13 +561,17 @@ int kvisor_exit_complete_pending(struct kvisor_vcpu *vcpu)
 		s64 step = (vcpu->rflags & X86_EFLAGS_DF) ? -(s64)insn->size : insn->size;
 		u32 count = vcpu->pending_count;
 
+		int ret;
+
 		kvisor_ops->get_sregs(vcpu, &s);
-		if (kvisor_write_gva(vcpu, &s, vcpu->pending_addr, data,
-				     count * insn->size)) {
-			exit_internal_error(vcpu, KVISOR_INTERNAL_ERROR_UNEXPECTED,
-					    0, 0, NULL, 0);
-			return 0;
-		}
+		/*
+		 * Checked at the exit; a fault now means the guest changed
+		 * its tables meanwhile: the #PF, the data is lost.
+		 */
+		ret = exit_guest_copy(vcpu, &s, vcpu->pending_addr, (void *)data,
+				      count * insn->size, true);
+		if (ret)
+			return exit_copy_failed(vcpu, 0, ret);
 		exit_add_addr_reg(vcpu, KVISOR_RDI, step * (s64)count, insn->addr_size);
 		if (insn->rep)
 			exit_add_addr_reg(vcpu, KVISOR_RCX, -(s64)count, insn->addr_size);
@@ -455,16 +596,17 @@ int kvisor_exit_complete_pending(struct kvisor_vcpu *vcpu)
 			exit_write_reg(vcpu, insn->reg, val, insn->dst_size, false);
 			exit_skip_insn(vcpu, insn->len);
 			break;
-		case KVISOR_INSN_MOVS:
+		case KVISOR_INSN_MOVS: {
+			int ret;
+
 			kvisor_ops->get_sregs(vcpu, &s);
-			if (kvisor_write_gva(vcpu, &s, vcpu->pending_addr, &val,
-					     insn->size)) {
-				exit_internal_error(vcpu, KVISOR_INTERNAL_ERROR_EMULATION,
-						    0, 0, NULL, 0);
-				return 0;
-			}
+			ret = exit_guest_copy(vcpu, &s, vcpu->pending_addr, &val,
+					      insn->size, true);
+			if (ret)
+				return exit_copy_failed(vcpu, 0, ret);
 			exit_finish_string(vcpu, insn, true);
 			break;
+		}
 		default:
 			break;
 		}

@@ -159,6 +159,13 @@ struct kvisor_vcpu {
 	bool nmi_pending;
 	bool irq_pending;
 	u8 irq_vector;
+	/*
+	 * The single-step #DB after an instruction kvisor completed, due
+	 * at the next entry if RIP and EFLAGS.TF are still as they were
+	 * (userspace may have changed them meanwhile).
+	 */
+	bool singlestep_pending;
+	u64 singlestep_rip;
 
 	/* an exit handed to userspace that RUN completes */
 	enum kvisor_pending pending;
@@ -301,6 +308,15 @@ int kvisor_write_gpa(struct kvisor_vm *vm, u64 gpa, const void *buf,
 		     unsigned int len);
 int kvisor_gva_to_gpa(struct kvisor_vcpu *vcpu,
 		      const struct kvisor_sregs *sregs, u64 gva, u64 *gpa);
+/* #PF error code bits (Intel SDM Vol. 3A 4.7) */
+#define KVISOR_PFEC_PRESENT	BIT(0)
+#define KVISOR_PFEC_WRITE	BIT(1)
+#define KVISOR_PFEC_USER	BIT(2)
+#define KVISOR_PFEC_RSVD	BIT(3)
+#define KVISOR_PFEC_FETCH	BIT(4)
+int kvisor_gva_translate(struct kvisor_vcpu *vcpu,
+			 const struct kvisor_sregs *s, u64 rflags, u64 gva,
+			 u32 access, u64 *gpa, u32 *pfec);
 int kvisor_read_gva(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *sregs,
 		    u64 gva, void *buf, unsigned int len);
 int kvisor_write_gva(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *sregs,

@@ -424,6 +424,178 @@ int kvisor_gva_to_gpa(struct kvisor_vcpu *vcpu,
 	return -EFAULT;
 }
 
+/* Atomically OR @bits into the 4- or 8-byte paging entry at @gpa (A/D). */
+static int gpa_set_bits(struct kvisor_vm *vm, u64 gpa, u64 bits,
+			unsigned int size)
+{
+	struct kvisor_memslot *slot;
+	void *va;
+	int ret = 0;
+
+	spin_lock(&vm->mmu_lock);
+	slot = kvisor_gfn_to_slot(vm, gpa >> PAGE_SHIFT);
+	if (!slot || (slot->flags & KVISOR_MEM_READONLY)) {
+		ret = -EIO;
+	} else {
+		va = kmap_local_page(slot->pages[(gpa >> PAGE_SHIFT) - slot->gfn]);
+		if (size == 8)
+			atomic64_or(bits, (atomic64_t *)(va + offset_in_page(gpa)));
+		else
+			atomic_or((u32)bits, (atomic_t *)(va + offset_in_page(gpa)));
+		kunmap_local(va);
+	}
+	spin_unlock(&vm->mmu_lock);
+	return ret;
+}
+
+/*
+ * The guest's translation of @gva for an access its instruction makes,
+ * checked as the CPU checks it (Intel SDM Vol. 3A 4.6, AMD APM Vol. 2
+ * 5.6): @access holds the #PF error-code bits of the access
+ * (KVISOR_PFEC_WRITE, _USER for CPL 3, _FETCH).  U/S and R/W of every
+ * level, CR0.WP, EFER.NXE and NX, CR4.SMEP and CR4.SMAP (with
+ * @rflags.AC), reserved bits above MAXPHYADDR and NX without NXE.  On
+ * success the Accessed bits of the entries used, and Dirty of the leaf
+ * for a write, are set (SDM 4.8).
+ *
+ * Returns 0 with *@gpa; -EFAULT for a page fault, *@pfec its error code
+ * (SDM 4.7); -EIO when a paging structure is not in RAM, or its A/D bits
+ * would have to be written into read-only memory: the CPU would read a
+ * device or take a nested fault there, which kvisor does not emulate.
+ */
+int kvisor_gva_translate(struct kvisor_vcpu *vcpu,
+			 const struct kvisor_sregs *s, u64 rflags, u64 gva,
+			 u32 access, u64 *gpa, u32 *pfec)
+{
+	struct kvisor_vm *vm = vcpu->vm;
+	bool write = access & KVISOR_PFEC_WRITE, user = access & KVISOR_PFEC_USER;
+	bool fetch = access & KVISOR_PFEC_FETCH;
+	bool nxe = s->efer & EFER_NX, smep = s->cr4 & X86_CR4_SMEP;
+	bool u_ok = true, w_ok = true, nx = false, leaf = false;
+	u64 rsvd = GENMASK_ULL(51, boot_cpu_data.x86_phys_bits);
+	u64 ent_gpa[5], ent_val[5], e = 0, table, mask = 0;
+	unsigned int esize = 8, top, n = 0, i;
+	int level;
+	u32 err;
+
+	err = access & (KVISOR_PFEC_WRITE | KVISOR_PFEC_USER);
+	if (fetch && (nxe || smep))
+		err |= KVISOR_PFEC_FETCH;
+	if (!nxe)
+		rsvd |= BIT_ULL(63);
+	if (!(s->cr0 & X86_CR0_PG)) {
+		*gpa = gva & 0xffffffffULL;
+		return 0;
+	}
+
+	if (s->efer & EFER_LMA) {
+		top = (s->cr4 & X86_CR4_LA57) ? 5 : 4;
+		table = s->cr3 & NPT_ADDR_MASK;
+	} else if (s->cr4 & X86_CR4_PAE) {
+		u64 pdpte;
+
+		gva &= 0xffffffffULL;
+		/* PDPTEs have no permission bits (SDM 4.4.1) */
+		if (kvisor_read_gpa(vm, (s->cr3 & 0xffffffe0ULL) + ((gva >> 30) & 3) * 8,
+				    &pdpte, 8))
+			return -EIO;
+		if (!(pdpte & _PAGE_PRESENT))
+			goto fault;
+		table = pdpte & NPT_ADDR_MASK;
+		top = 2;
+	} else {
+		gva &= 0xffffffffULL;
+		table = s->cr3 & 0xfffff000ULL;
+		top = 2;
+		esize = 4;
+		rsvd = 0;
+	}
+
+	for (level = top; level >= 1 && !leaf; level--) {
+		unsigned int shift = esize == 4 ? 12 + 10 * (level - 1) :
+					      12 + 9 * (level - 1);
+		u64 idx = (gva >> shift) & (esize == 4 ? 1023 : 511);
+		u64 ea = table + idx * esize;
+		u32 e32;
+
+		if (esize == 4) {
+			if (kvisor_read_gpa(vm, ea, &e32, 4))
+				return -EIO;
+			e = e32;
+		} else if (kvisor_read_gpa(vm, ea, &e, 8)) {
+			return -EIO;
+		}
+		if (!(e & _PAGE_PRESENT))
+			goto fault;
+		ent_gpa[n] = ea;
+		ent_val[n++] = e;
+		if (e & rsvd)
+			goto fault_rsvd;
+		u_ok &= !!(e & _PAGE_USER);
+		w_ok &= !!(e & _PAGE_RW);
+		nx |= nxe && (e & _PAGE_NX);
+		mask = (1ULL << shift) - 1;
+		if (level == 1) {
+			leaf = true;
+		} else if (e & _PAGE_PSE) {
+			/* PS: a 4 MiB (32-bit, with CR4.PSE), 2 MiB or 1 GiB page */
+			if (esize == 4 && !(s->cr4 & X86_CR4_PSE)) {
+				table = e & 0xfffff000ULL;
+				continue;
+			}
+			if (level > 3 || (level == 3 && !(s->efer & EFER_LMA)))
+				goto fault_rsvd;
+			leaf = true;
+		} else {
+			table = e & (esize == 4 ? 0xfffff000ULL : NPT_ADDR_MASK);
+		}
+	}
+	if (!leaf)
+		goto fault;
+
+	/* SDM Vol. 3A 4.6.1: access rights */
+	if (user) {
+		if (!u_ok || (write && !w_ok))
+			goto fault_prot;
+	} else {
+		if (write && !w_ok && (s->cr0 & X86_CR0_WP))
+			goto fault_prot;
+		if (u_ok && fetch && smep)
+			goto fault_prot;
+		if (u_ok && !fetch && (s->cr4 & X86_CR4_SMAP) &&
+		    !(rflags & X86_EFLAGS_AC))
+			goto fault_prot;
+	}
+	if (fetch && nx)
+		goto fault_prot;
+
+	for (i = 0; i < n; i++) {
+		u64 bits = _PAGE_ACCESSED;
+
+		if (i == n - 1 && write)
+			bits |= _PAGE_DIRTY;
+		if ((ent_val[i] & bits) != bits &&
+		    gpa_set_bits(vm, ent_gpa[i], bits, esize))
+			return -EIO;
+	}
+	if (esize == 4 && mask == 0x3fffff)
+		/* PSE-36: bits 20:13 of the PDE are bits 39:32 (SDM 4.3) */
+		*gpa = (e & 0xffc00000ULL) | (((e >> 13) & 0xff) << 32) |
+		       (gva & mask);
+	else
+		*gpa = (e & (esize == 4 ? 0xfffff000ULL : NPT_ADDR_MASK) & ~mask) |
+		       (gva & mask);
+	return 0;
+
+fault_rsvd:
+	err |= KVISOR_PFEC_RSVD;
+fault_prot:
+	err |= KVISOR_PFEC_PRESENT;
+fault:
+	*pfec = err;
+	return -EFAULT;
+}
+
 static int gva_access(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *sregs,
 		      u64 gva, void *buf, unsigned int len, bool write)
 {

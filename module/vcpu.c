@@ -52,6 +52,13 @@ static bool vcpu_inject_events(struct kvisor_vcpu *vcpu)
 	const struct kvisor_arch_ops *ops = kvisor_ops;
 	bool allowed, want_window;
 
+	/* a single-step trap still due (exit.c, kvisor_skip_insn()) */
+	if (vcpu->singlestep_pending) {
+		vcpu->singlestep_pending = false;
+		if ((vcpu->rflags & X86_EFLAGS_TF) &&
+		    vcpu->rip == vcpu->singlestep_rip)
+			kvisor_queue_debug_trap(vcpu, DR_STEP);
+	}
 	if (vcpu->exception_pending) {
 		if (ops->inject_event(vcpu, &vcpu->exception)) {
 			trace_kvisor_inject(vcpu->id, KVISOR_EVENT_EXCEPTION,

@@ -178,4 +178,5 @@ const struct kvisor_arch_ops kvisor_svm_ops = {
 	.nmi_blocked = svm_nmi_blocked,
 	.set_nmi_window = svm_set_nmi_window,
 	.set_dr6_trap = svm_set_dr6_trap,
+	.set_cr2 = svm_set_cr2,
 };

@@ -859,3 +859,8 @@ void svm_set_dr6_trap(struct kvisor_vcpu *vcpu, unsigned long dr6)
 	vmcb->save.dr6 = (vmcb->save.dr6 & ~(u64)DR_TRAP_BITS) | DR6_RESERVED |
 			 dr6;
 }
+
+void svm_set_cr2(struct kvisor_vcpu *vcpu, u64 cr2)
+{
+	((struct svm_vcpu *)vcpu->arch)->vmcb->save.cr2 = cr2;
+}

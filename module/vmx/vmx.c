@@ -366,4 +366,5 @@ const struct kvisor_arch_ops kvisor_vmx_ops = {
 	.nmi_blocked = vmx_nmi_blocked,
 	.set_nmi_window = vmx_set_nmi_window,
 	.set_dr6_trap = vmx_set_dr6_trap,
+	.set_cr2 = vmx_set_cr2,
 };

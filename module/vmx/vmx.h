@@ -65,6 +65,7 @@ void vmx_set_irq_window(struct kvisor_vcpu *vcpu, bool on);
 bool vmx_nmi_blocked(struct kvisor_vcpu *vcpu);
 void vmx_set_nmi_window(struct kvisor_vcpu *vcpu, bool on);
 void vmx_set_dr6_trap(struct kvisor_vcpu *vcpu, unsigned long dr6);
+void vmx_set_cr2(struct kvisor_vcpu *vcpu, u64 cr2);
 
 /*
  * vmenter.S: VMLAUNCH (@launched == 0) or VMRESUME with the guest GPRs

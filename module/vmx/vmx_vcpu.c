@@ -1514,3 +1514,8 @@ void vmx_set_dr6_trap(struct kvisor_vcpu *vcpu, unsigned long dr6)
 
 	vx->dr6 = (vx->dr6 & ~(unsigned long)DR_TRAP_BITS) | DR6_RESERVED | dr6;
 }
+
+void vmx_set_cr2(struct kvisor_vcpu *vcpu, u64 cr2)
+{
+	to_vmx(vcpu)->cr2 = cr2;	/* loaded by hand at entry */
+}

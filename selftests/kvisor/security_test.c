@@ -473,4 +473,255 @@ TEST(prefixed_instruction_lengths)
 	vm_destroy(&vm);
 }
 
+/* ---- emulated string accesses obey the guest's paging ----------------- */
+
+/*
+ * VA 1 GiB .. +16 KiB through a page table of 4 KiB pages:
+ *   VA_SUP  supervisor, writable      -> GPA 0x60000
+ *   VA_URO  user, read-only           -> GPA 0x61000
+ *   VA_NP   not present
+ *   VA_URW  user, writable            -> GPA 0x63000
+ */
+#define PT_GPA		0x50000
+#define VA_SUP		0x40000000ull
+#define VA_URO		(VA_SUP + 0x1000)
+#define VA_NP		(VA_SUP + 0x2000)
+#define VA_URW		(VA_SUP + 0x3000)
+
+static void map_test_pages(struct vm *vm)
+{
+	uint64_t *pd1 = (uint64_t *)(vm->mem + PD_GPA + 0x1000);
+	uint64_t *pt = (uint64_t *)(vm->mem + PT_GPA);
+
+	memset(pt, 0, 0x1000);
+	pt[0] = 0x60000 | 0x3;		/* P, W */
+	pt[1] = 0x61000 | 0x5;		/* P, U */
+	pt[3] = 0x63000 | 0x7;		/* P, W, U */
+	pd1[0] = PT_GPA | 0x7;
+	memcpy(vm->mem + 0x60000, "KERN", 4);
+	memcpy(vm->mem + 0x61000, "RO!!", 4);
+}
+
+/* RSI/RDI from the test, 4 bytes through port 0x10, then HLT */
+GUEST_ASM(g_rep_outsb,
+	"mov ecx, 4\n"
+	"mov edx, " XSTR(PORT_REPORT) "\n"
+	".globl g_rep_outsb_insn\n"
+	"g_rep_outsb_insn:\n"
+	"rep outsb\n"
+	"hlt\n");
+extern const uint8_t g_rep_outsb_insn[];
+GUEST_ASM(g_rep_insb,
+	"mov ecx, 4\n"
+	"mov edx, " XSTR(PORT_REPORT) "\n"
+	".globl g_rep_insb_insn\n"
+	"g_rep_insb_insn:\n"
+	"rep insb\n"
+	"hlt\n");
+extern const uint8_t g_rep_insb_insn[];
+
+/* Run @code with RSI/RDI = @addr at @cpl (IOPL 3); expect #PF(@err) at @insn. */
+static void string_pf(struct __test_metadata *_metadata,
+		      const uint8_t *code, const uint8_t *end,
+		      const uint8_t *insn, int cpl, uint64_t addr, uint32_t want)
+{
+	struct kvisor_sregs s;
+	struct kvisor_regs r;
+	struct vm vm;
+	struct vcpu v;
+	uint32_t err = ~0u, rip;
+
+	VM_CREATE_OR_SKIP(&vm);
+	ASSERT_EQ(0, vcpu_add(&vm, &v, 0));
+	vm_load_code(&vm, code, end);
+	ASSERT_EQ(0, vcpu_setup_mode(&v, MODE_LONG, CODE_GPA));
+	map_test_pages(&vm);
+	if (cpl == 3)
+		ASSERT_EQ(0, vcpu_enter_cpl3(&v));
+	ASSERT_EQ(0, vcpu_get_regs(&v, &r));
+	r.rsi = r.rdi = addr;
+	r.rflags |= 3u << 12;		/* IOPL 3: ports allowed at CPL 3 */
+	ASSERT_EQ(0, vcpu_set_regs(&v, &r));
+	rip = EXPECT_EXCEPTION(&v, 14, &err);
+	EXPECT_EQ(want, err);
+	EXPECT_EQ(CODE_GPA + (insn - code), rip);
+	ASSERT_EQ(0, vcpu_get_sregs(&v, &s));
+	EXPECT_EQ(addr, s.cr2);
+	ASSERT_EQ(0, vcpu_get_regs(&v, &r));
+	EXPECT_EQ(4, r.rcx);		/* nothing was done */
+	EXPECT_EQ(0, memcmp(vm.mem + 0x61000, "RO!!", 4));
+	vm_destroy(&vm);
+}
+
+TEST(outs_cpl3_from_supervisor_page)
+{
+	string_pf(_metadata, g_rep_outsb, g_rep_outsb_end, g_rep_outsb_insn,
+		  3, VA_SUP, 0x5);	/* P, U */
+}
+
+TEST(ins_cpl3_to_supervisor_page)
+{
+	string_pf(_metadata, g_rep_insb, g_rep_insb_end, g_rep_insb_insn,
+		  3, VA_SUP, 0x7);	/* P, W, U */
+}
+
+TEST(ins_cpl3_to_read_only_page)
+{
+	string_pf(_metadata, g_rep_insb, g_rep_insb_end, g_rep_insb_insn,
+		  3, VA_URO, 0x7);
+}
+
+TEST(ins_cpl0_to_read_only_page_wp)
+{
+	string_pf(_metadata, g_rep_insb, g_rep_insb_end, g_rep_insb_insn,
+		  0, VA_URO, 0x3);	/* P, W: CR0.WP is set */
+}
+
+TEST(ins_to_not_present_page)
+{
+	string_pf(_metadata, g_rep_insb, g_rep_insb_end, g_rep_insb_insn,
+		  0, VA_NP, 0x2);	/* W */
+}
+
+TEST(outs_from_not_present_page)
+{
+	string_pf(_metadata, g_rep_outsb, g_rep_outsb_end, g_rep_outsb_insn,
+		  3, VA_NP, 0x4);	/* U */
+}
+
+TEST(ins_sets_accessed_dirty)
+{
+	uint64_t *pt;
+	struct kvisor_regs r;
+	struct vm vm;
+	struct vcpu v;
+
+	GUEST_SETUP(&vm, &v, MODE_LONG, g_rep_insb);
+	map_test_pages(&vm);
+	pt = (uint64_t *)(vm.mem + PT_GPA);
+	ASSERT_EQ(0, vcpu_get_regs(&v, &r));
+	r.rdi = VA_URW;
+	ASSERT_EQ(0, vcpu_set_regs(&v, &r));
+	RUN_EXPECT(&v, KVISOR_EXIT_IO);
+	ASSERT_EQ(KVISOR_EXIT_IO_IN, v.run->io.direction);
+	ASSERT_EQ(4, v.run->io.count);
+	memcpy(vcpu_io_data(&v), "data", 4);
+	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
+	EXPECT_EQ(0, memcmp(vm.mem + 0x63000, "data", 4));
+	EXPECT_EQ(0x60, pt[3] & 0x60) TH_LOG("PTE %#llx: A and D expected",
+					     (unsigned long long)pt[3]);
+	vm_destroy(&vm);
+}
+
+/* OUTS with FS: in 64-bit mode FS keeps its base */
+GUEST_ASM(g_outs_fs,
+	"xor esi, esi\n"
+	"mov ecx, 4\n"
+	"mov edx, " XSTR(PORT_REPORT) "\n"
+	".byte 0x64, 0xf3, 0x6e\n"	/* rep outsb dx, fs:[rsi] */
+	"hlt\n");
+
+TEST(outs_fs_override_long_mode)
+{
+	struct kvisor_sregs s;
+	struct vm vm;
+	struct vcpu v;
+
+	GUEST_SETUP(&vm, &v, MODE_LONG, g_outs_fs);
+	memcpy(vm.mem + DATA_GPA + 0x100, "fsfs", 4);
+	ASSERT_EQ(0, vcpu_get_sregs(&v, &s));
+	s.fs.base = DATA_GPA + 0x100;
+	ASSERT_EQ(0, vcpu_set_sregs(&v, &s));
+	RUN_EXPECT(&v, KVISOR_EXIT_IO);
+	ASSERT_EQ(4, v.run->io.count);
+	EXPECT_EQ(0, memcmp(vcpu_io_data(&v), "fsfs", 4));
+	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
+	vm_destroy(&vm);
+}
+
+/* real mode: ES:DI = DATA_GPA:fff0, 32 bytes: DI wraps to 0 after 16 */
+GUEST_ASM(g_ins16_wrap,
+	".code16\n"
+	"mov di, 0xfff0\n"
+	"mov cx, 32\n"
+	"mov dx, " XSTR(PORT_REPORT) "\n"
+	"rep insb\n"
+	"hlt\n");
+
+TEST(ins_16bit_address_wraps)
+{
+	struct kvisor_regs r;
+	struct vm vm;
+	struct vcpu v;
+	int i;
+
+	GUEST_SETUP(&vm, &v, MODE_REAL, g_ins16_wrap);
+	memset(vm.mem + DATA_GPA, 0x11, 0x10010);
+	for (i = 0; i < 2; i++) {
+		RUN_EXPECT(&v, KVISOR_EXIT_IO);
+		ASSERT_EQ(KVISOR_EXIT_IO_IN, v.run->io.direction);
+		ASSERT_EQ(16, v.run->io.count) TH_LOG("exit %d", i);
+		memset(vcpu_io_data(&v), i ? 0xbb : 0xaa, 16);
+	}
+	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
+	for (i = 0; i < 16; i++) {
+		EXPECT_EQ(0xaa, vm.mem[DATA_GPA + 0xfff0 + i]);
+		EXPECT_EQ(0xbb, vm.mem[DATA_GPA + i]);
+		EXPECT_EQ(0x11, vm.mem[DATA_GPA + 0x10000 + i]);
+	}
+	ASSERT_EQ(0, vcpu_get_regs(&v, &r));
+	EXPECT_EQ(0x0010, r.rdi & 0xffff);
+	vm_destroy(&vm);
+}
+
+/* MOVSB from MMIO into a read-only page (CPL 0, CR0.WP): #PF, no read */
+GUEST_ASM(g_movs_mmio_to_ro,
+	"mov rsi, " XSTR(MMIO_GPA) "\n"
+	"mov rdi, " XSTR(VA_URO) "\n"
+	".globl g_movs_mmio_to_ro_insn\n"
+	"g_movs_mmio_to_ro_insn:\n"
+	"movsb\n"
+	"hlt\n");
+extern const uint8_t g_movs_mmio_to_ro_insn[];
+
+TEST(movs_from_mmio_to_read_only_page)
+{
+	struct vm vm;
+	struct vcpu v;
+	uint32_t err = ~0u, rip;
+
+	GUEST_SETUP(&vm, &v, MODE_LONG, g_movs_mmio_to_ro);
+	map_test_pages(&vm);
+	rip = EXPECT_EXCEPTION(&v, 14, &err);
+	EXPECT_EQ(0x3, err);
+	EXPECT_EQ(CODE_GPA + (g_movs_mmio_to_ro_insn - g_movs_mmio_to_ro), rip);
+	EXPECT_EQ(0, memcmp(vm.mem + 0x61000, "RO!!", 4));
+	vm_destroy(&vm);
+}
+
+/* MOVSB from a supervisor page to MMIO at CPL 3: #PF, nothing written */
+GUEST_ASM(g_movs_sup_to_mmio,
+	"mov rsi, " XSTR(VA_SUP) "\n"
+	"mov rdi, " XSTR(MMIO_GPA) "\n"
+	".globl g_movs_sup_to_mmio_insn\n"
+	"g_movs_sup_to_mmio_insn:\n"
+	"movsb\n"
+	"hlt\n");
+extern const uint8_t g_movs_sup_to_mmio_insn[];
+
+TEST(movs_cpl3_from_supervisor_page_to_mmio)
+{
+	struct vm vm;
+	struct vcpu v;
+	uint32_t err = ~0u, rip;
+
+	GUEST_SETUP(&vm, &v, MODE_LONG, g_movs_sup_to_mmio);
+	map_test_pages(&vm);
+	ASSERT_EQ(0, vcpu_enter_cpl3(&v));
+	rip = EXPECT_EXCEPTION(&v, 14, &err);
+	EXPECT_EQ(0x5, err);
+	EXPECT_EQ(CODE_GPA + (g_movs_sup_to_mmio_insn - g_movs_sup_to_mmio), rip);
+	vm_destroy(&vm);
+}
+
 TEST_HARNESS_MAIN
