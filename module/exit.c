@@ -532,6 +532,17 @@ static int exit_handle_npf(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		vcpu->stats.counters[KVISOR_STAT_NPF]++;
 		return 1;
 	}
+	/*
+	 * The CPU's own access to the guest's page tables (reading them
+	 * from MMIO, or setting A/D bits in read-only memory) is no access
+	 * of the instruction: emulating the instruction as MMIO would send
+	 * its data to the page-table address and lose it.  Not emulated.
+	 */
+	if (x->npf.walk) {
+		exit_internal_error(vcpu, KVISOR_INTERNAL_ERROR_EMULATION,
+				    x->hw_reason, x->npf.gpa, NULL, 0);
+		return 0;
+	}
 	return exit_emulate_mmio(vcpu, x);
 }
 

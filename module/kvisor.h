@@ -229,6 +229,8 @@ struct kvisor_exit {
 		struct {
 			u64 gpa;
 			bool write, fetch, present;
+			/* on the guest's own paging structures, not the data */
+			bool walk;
 		} npf;
 		struct {
 			u8 vector;

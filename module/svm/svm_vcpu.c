@@ -317,6 +317,8 @@ static void svm_decode_exit(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		x->npf.present = info1 & BIT(0);
 		x->npf.write = info1 & BIT(1);
 		x->npf.fetch = info1 & BIT(4);
+		/* bit 33: during the guest's page-table walk (15.25.6) */
+		x->npf.walk = info1 & BIT_ULL(33);
 		break;
 	case SVM_EXIT_VMMCALL:
 		x->kind = KVISOR_X_HYPERCALL;

@@ -930,6 +930,9 @@ static void vmx_decode_exit(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		x->npf.write = qual & EPT_VIOLATION_ACC_WRITE;
 		x->npf.fetch = qual & EPT_VIOLATION_ACC_INSTR;
 		x->npf.present = qual & EPT_VIOLATION_RWX_MASK;
+		/* bits 7-8: a linear address, not yet translated (table 27-7) */
+		x->npf.walk = (qual & BIT(EPT_VIOLATION_GVA_IS_VALID_BIT)) &&
+			      !(qual & BIT(EPT_VIOLATION_GVA_TRANSLATED_BIT));
 		/*
 		 * A fault in an IRET that unblocked NMIs: blocking comes
 		 * back when the IRET is restarted (27.2.3).

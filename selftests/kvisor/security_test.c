@@ -17,6 +17,7 @@
  *    #DB with DR6.BS right after it, and ICEBP (F1) gives #DB.
  */
 #include <cpuid.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <string.h>
 #include <linux/kvisor_para.h>
@@ -722,6 +723,110 @@ TEST(movs_cpl3_from_supervisor_page_to_mmio)
 	EXPECT_EQ(0x5, err);
 	EXPECT_EQ(CODE_GPA + (g_movs_sup_to_mmio_insn - g_movs_sup_to_mmio), rip);
 	vm_destroy(&vm);
+}
+
+/* ---- a nested fault on the guest's own page tables ------------------- */
+
+#define PTRO_GPA	0x400000ull	/* 12 KiB read-only: PML4, PDPT, PD */
+
+GUEST_ASM(g_store_data,
+	"mov dword ptr [" XSTR(DATA_GPA) "], 0x1234\n"
+	"hlt\n");
+
+/*
+ * The guest's tables in read-only memory, every Accessed bit set, the
+ * Dirty bit of the 2 MiB page clear: the store needs the CPU to set it,
+ * which faults on the table, not on the data.  That is no MMIO access of
+ * the instruction: emulation failure, store not sent anywhere.
+ */
+TEST(store_needing_dirty_bit_in_read_only_tables)
+{
+	struct kvisor_sregs s;
+	uint64_t *pml4, *pdpt, *pd;
+	struct vm vm;
+	struct vcpu v;
+	uint8_t *ro;
+	int i;
+
+	GUEST_SETUP(&vm, &v, MODE_LONG, g_store_data);
+	ro = mmap(NULL, 0x3000, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	pml4 = (uint64_t *)ro;
+	pdpt = (uint64_t *)(ro + 0x1000);
+	pd = (uint64_t *)(ro + 0x2000);
+	memset(ro, 0, 0x3000);
+	pml4[0] = (PTRO_GPA + 0x1000) | 0x27;		/* A, U, W, P */
+	pdpt[0] = (PTRO_GPA + 0x2000) | 0x27;
+	for (i = 0; i < 512; i++)
+		pd[i] = ((uint64_t)i << 21) | 0xa7;	/* PS, A, U, W, P; D clear */
+	ASSERT_EQ(0, vm_set_region(&vm, 1, KVISOR_MEM_READONLY, PTRO_GPA, 0x3000, ro));
+	ASSERT_EQ(0, vcpu_get_sregs(&v, &s));
+	s.cr3 = PTRO_GPA;
+	ASSERT_EQ(0, vcpu_set_sregs(&v, &s));
+	ASSERT_EQ(0, vcpu_run(&v));
+	if (v.run->exit_reason == KVISOR_EXIT_HLT && (pd[0] & 0x40) &&
+	    box_is_bochs()) {
+		vm_destroy(&vm);
+		SKIP(return, "Bochs sets A/D through read-only EPT entries (testing.rst)");
+	}
+	ASSERT_EQ(KVISOR_EXIT_INTERNAL_ERROR, v.run->exit_reason)
+		TH_LOG("%s", vcpu_exit_str(&v));
+	EXPECT_EQ(KVISOR_INTERNAL_ERROR_EMULATION, v.run->internal.suberror);
+	/* which table the CPU names is its own (QEMU: the PML4) */
+	EXPECT_TRUE(v.run->internal.gpa >= PTRO_GPA &&
+		    v.run->internal.gpa < PTRO_GPA + 0x3000)
+		TH_LOG("gpa %#llx", (unsigned long long)v.run->internal.gpa);
+	EXPECT_EQ(0xa7, pd[0]);
+	EXPECT_EQ(0, *(uint32_t *)(vm.mem + DATA_GPA));
+	vm_destroy(&vm);
+	munmap(ro, 0x3000);
+}
+
+/* ---- what kvisor does not emulate goes to userspace ------------------- */
+
+GUEST_ASM(g_mmio_xchg,
+	"mov rbx, " XSTR(MMIO_GPA) "\n"
+	"mov eax, 1\n"
+	"xchg [rbx], eax\n"
+	"hlt\n");
+GUEST_ASM(g_mmio_movdqu,
+	"mov rbx, " XSTR(MMIO_GPA) "\n"
+	"movdqu xmm0, [rbx]\n"
+	"hlt\n");
+GUEST_ASM(g_mmio_jump,
+	"mov rbx, " XSTR(MMIO_GPA) "\n"
+	"jmp rbx\n");
+
+static void not_emulated(struct __test_metadata *_metadata,
+			 const uint8_t *code, const uint8_t *end)
+{
+	struct vm vm;
+	struct vcpu v;
+
+	VM_CREATE_OR_SKIP(&vm);
+	ASSERT_EQ(0, vcpu_add(&vm, &v, 0));
+	vm_load_code(&vm, code, end);
+	ASSERT_EQ(0, vcpu_setup_mode(&v, MODE_LONG, CODE_GPA));
+	RUN_EXPECT(&v, KVISOR_EXIT_INTERNAL_ERROR);
+	EXPECT_EQ(KVISOR_INTERNAL_ERROR_EMULATION, v.run->internal.suberror);
+	EXPECT_EQ(MMIO_GPA, v.run->internal.gpa);
+	vm_destroy(&vm);
+}
+
+TEST(mmio_xchg_not_emulated)
+{
+	not_emulated(_metadata, g_mmio_xchg, g_mmio_xchg_end);
+}
+
+TEST(mmio_movdqu_not_emulated)
+{
+	not_emulated(_metadata, g_mmio_movdqu, g_mmio_movdqu_end);
+}
+
+TEST(mmio_fetch_not_emulated)
+{
+	not_emulated(_metadata, g_mmio_jump, g_mmio_jump_end);
 }
 
 TEST_HARNESS_MAIN
