@@ -65,6 +65,68 @@ static int modrm_len(const u8 *p, unsigned int left, unsigned int addr_size)
 	return len;
 }
 
+static u64 read_le(const u8 *p, unsigned int n);
+
+/*
+ * The memory operand of the ModRM at @p (@left bytes, length already
+ * checked by modrm_len()): Intel SDM Vol. 2A 2.1.5, tables 2-1 to 2-3,
+ * and 2.2.1 (REX.X, REX.B, RIP-relative).
+ */
+static void modrm_ea(const u8 *p, unsigned int addr_size, u8 rex, bool mode64,
+		     struct kvisor_insn *insn)
+{
+	static const signed char base16[8] = { 3, 3, 5, 5, 6, 7, 5, 3 };
+	static const signed char index16[8] = { 6, 7, 6, 7, -1, -1, -1, -1 };
+	u8 mod = p[0] >> 6, rm = p[0] & 7;
+	unsigned int at = 1;
+
+	insn->has_ea = true;
+	insn->ea_scale = 1;
+	insn->ea_index = KVISOR_REG_NONE;
+	insn->ea_base = KVISOR_REG_NONE;
+	if (addr_size == 2) {
+		if (mod == 0 && rm == 6) {
+			insn->ea_disp = (s64)read_le(p + 1, 2);
+			return;
+		}
+		insn->ea_base = base16[rm];
+		insn->ea_index = index16[rm] < 0 ? KVISOR_REG_NONE : index16[rm];
+		insn->ss_default = insn->ea_base == 5;	/* BP */
+		if (mod == 1)
+			insn->ea_disp = (s8)p[1];
+		else if (mod == 2)
+			insn->ea_disp = (s16)read_le(p + 1, 2);
+		return;
+	}
+	if (rm == 4) {
+		u8 sib = p[1], idx = ((sib >> 3) & 7) | ((rex & 2) << 2);
+		u8 base = (sib & 7) | ((rex & 1) << 3);
+
+		at = 2;
+		insn->ea_scale = 1 << (sib >> 6);
+		if (idx != 4)
+			insn->ea_index = idx;
+		if (mod == 0 && (sib & 7) == 5) {
+			insn->ea_disp = (s32)read_le(p + 2, 4);
+			return;
+		}
+		insn->ea_base = base;
+	} else if (mod == 0 && rm == 5) {
+		/* disp32: RIP-relative in 64-bit mode, absolute otherwise */
+		insn->ea_base = mode64 ? KVISOR_REG_RIP : KVISOR_REG_NONE;
+		insn->ea_disp = (s32)read_le(p + 1, 4);
+	} else {
+		insn->ea_base = rm | ((rex & 1) << 3);
+	}
+	if (mod == 0 && rm == 5)
+		return;
+	insn->ss_default = insn->ea_base == 4 || insn->ea_base == 5;
+	if (mod == 1)
+		insn->ea_disp = (s8)p[at];
+	else if (mod == 2)
+		insn->ea_disp = (s32)read_le(p + at, 4);
+}
+
 static u64 read_le(const u8 *p, unsigned int n)
 {
 	u64 v = 0;
@@ -244,6 +306,15 @@ opcode:
 	}
 	if (i + mlen + imm_len > lim)
 		return -EINVAL;	/* truncated, or longer than 15 bytes */
+	if (has_modrm) {
+		modrm_ea(bytes + i, adsz, rex, mode == 8, insn);
+	} else if (op >= 0xa0 && op <= 0xa3) {
+		insn->has_ea = true;
+		insn->ea_base = KVISOR_REG_NONE;
+		insn->ea_index = KVISOR_REG_NONE;
+		insn->ea_scale = 1;
+		insn->ea_disp = (s64)read_le(bytes + i, mlen);
+	}
 
 	if (insn->has_imm) {
 		u64 imm = read_le(bytes + i + mlen, imm_len);

@@ -23,6 +23,9 @@
 typedef uint8_t u8;
 typedef uint32_t u32;
 typedef uint64_t u64;
+typedef int8_t s8;
+typedef int16_t s16;
+typedef int32_t s32;
 typedef int64_t s64;
 #endif
 
@@ -59,7 +62,21 @@ struct kvisor_insn {
 	u64 imm;		/* sign-extended to size */
 	bool rep;		/* REP prefix on STOS/MOVS */
 	u8 seg_prefix;		/* last segment override (26 2E 36 3E 64 65), or 0 */
+	/*
+	 * The memory operand of MOV/MOVZX/MOVSX/MOVSXD (not STOS/MOVS):
+	 * offset = base + index * scale + disp, then masked to addr_size.
+	 * base is KVISOR_REG_RIP for RIP-relative (add the next RIP), or
+	 * KVISOR_REG_NONE; index KVISOR_REG_NONE for none.  ss_default:
+	 * the base is rBP or rSP, so SS is the default segment.
+	 */
+	bool has_ea;
+	int ea_base, ea_index;
+	u8 ea_scale;
+	bool ss_default;
+	s64 ea_disp;
 };
+
+#define KVISOR_REG_RIP		16
 
 /*
  * Decode the instruction at @bytes (@avail bytes readable) executing with

@@ -410,6 +410,89 @@ static void exit_finish_string(struct kvisor_vcpu *vcpu,
 	exit_skip_insn(vcpu, insn->len);
 }
 
+/* The linear address of a MOV's memory operand (decode.h). */
+static u64 exit_ea_linear(struct kvisor_vcpu *vcpu, const struct kvisor_sregs *s,
+			  const struct kvisor_insn *insn)
+{
+	const struct kvisor_segment *seg;
+	u64 off = insn->ea_disp;
+
+	if (insn->ea_base == KVISOR_REG_RIP)
+		off += vcpu->rip + insn->len;
+	else if (insn->ea_base != KVISOR_REG_NONE)
+		off += vcpu->gpr[insn->ea_base];
+	if (insn->ea_index != KVISOR_REG_NONE)
+		off += vcpu->gpr[insn->ea_index] * insn->ea_scale;
+	if (insn->seg_prefix)
+		seg = exit_prefix_seg(s, insn->seg_prefix);
+	else
+		seg = insn->ss_default ? &s->ss : &s->ds;
+	return exit_linear(s, seg, off, insn->addr_size);
+}
+
+/*
+ * A MOV store that crosses a page boundary, one page RAM and the other
+ * not (issue 20, item 9): the CPU writes the RAM bytes and the device
+ * gets the others, so RAM is written here and userspace gets an MMIO
+ * write of just the rest (1 to 7 bytes, at its own GPA).  Which GPA the
+ * hardware reports for such a fault differs between CPUs, so both pages
+ * are translated again.  Returns -1 when the store does not cross a
+ * page, else what an exit handler returns.
+ */
+static int exit_split_store(struct kvisor_vcpu *vcpu, struct kvisor_exit *x,
+			    const struct kvisor_sregs *s,
+			    const struct kvisor_insn *insn, u64 val)
+{
+	u64 lin = exit_ea_linear(vcpu, s, insn), gpa[2], part;
+	unsigned int len[2], i, mmio = 2;
+	u32 access = KVISOR_PFEC_WRITE, pfec;
+	struct kvisor_run *run = vcpu->run;
+	u8 bytes[8];
+	int ret;
+
+	len[0] = PAGE_SIZE - offset_in_page(lin);
+	if (len[0] >= insn->size)
+		return -1;
+	len[1] = insn->size - len[0];
+	if (kvisor_ops->get_cpl(vcpu) == 3)
+		access |= KVISOR_PFEC_USER;
+	for (i = 0; i < 2; i++) {
+		part = i ? lin + len[0] : lin;
+		if (!kvisor_long_mode(s))
+			part &= 0xffffffffULL;
+		ret = kvisor_gva_translate(vcpu, s, vcpu->rflags, part, access,
+					   &gpa[i], &pfec);
+		if (ret == -EFAULT) {
+			kvisor_ops->set_cr2(vcpu, part);
+			kvisor_vcpu_queue_exception(vcpu, KVISOR_PF_VECTOR, true, pfec);
+			return 1;
+		}
+		if (ret)
+			return exit_copy_failed(vcpu, x->hw_reason, -EIO);
+	}
+	memcpy(bytes, &val, sizeof(bytes));
+	for (i = 0; i < 2; i++) {
+		if (!kvisor_write_gpa(vcpu->vm, gpa[i], bytes + (i ? len[0] : 0),
+				      len[i]))
+			continue;
+		if (mmio != 2)		/* both sides MMIO: two exits, not done */
+			return exit_copy_failed(vcpu, x->hw_reason, -EIO);
+		mmio = i;
+	}
+	exit_skip_insn(vcpu, insn->len);
+	if (mmio == 2)
+		return 1;		/* both RAM after all */
+	run->exit_reason = KVISOR_EXIT_MMIO;
+	run->mmio.phys_addr = gpa[mmio];
+	run->mmio.len = len[mmio];
+	run->mmio.is_write = 1;
+	memset(run->mmio.padding, 0, sizeof(run->mmio.padding));
+	memset(run->mmio.data, 0, sizeof(run->mmio.data));
+	memcpy(run->mmio.data, bytes + (mmio ? len[0] : 0), len[mmio]);
+	trace_kvisor_mmio(vcpu->id, gpa[mmio], len[mmio], true, val);
+	return 0;
+}
+
 static int exit_emulate_mmio(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 {
 	struct kvisor_run *run = vcpu->run;
@@ -484,6 +567,18 @@ static int exit_emulate_mmio(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	if ((insn->op == KVISOR_INSN_MOV_STORE || insn->op == KVISOR_INSN_STOS) &&
 	    !write)
 		goto unsupported;
+	if (insn->has_ea && write) {
+		ret = exit_split_store(vcpu, x, &s, insn,
+				       val & exit_reg_mask(insn->size));
+		if (ret >= 0)
+			return ret;
+	} else if (insn->has_ea) {
+		u64 ea = exit_ea_linear(vcpu, &s, insn);
+
+		/* a load split across RAM and MMIO: not emulated (yet) */
+		if (offset_in_page(ea) + insn->size > PAGE_SIZE)
+			goto unsupported;
+	}
 
 	run->exit_reason = KVISOR_EXIT_MMIO;
 	run->mmio.phys_addr = x->npf.gpa;

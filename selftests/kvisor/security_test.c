@@ -829,4 +829,48 @@ TEST(mmio_fetch_not_emulated)
 	not_emulated(_metadata, g_mmio_jump, g_mmio_jump_end);
 }
 
+/* ---- a store split across RAM and MMIO -------------------------------- */
+
+GUEST_ASM(g_split_abs,
+	"mov dword ptr [" XSTR(GUEST_MEM_SIZE) " - 2], 0x44332211\n"
+	"hlt\n");
+GUEST_ASM(g_split_reg,
+	"mov rbx, " XSTR(GUEST_MEM_SIZE) " - 3\n"
+	"mov eax, 0x44332211\n"
+	"mov [rbx + 1], eax\n"
+	"hlt\n");
+
+/* 2 bytes at the end of RAM, 2 in the hole after it: split like the CPU */
+static void split_store(struct __test_metadata *_metadata,
+			const uint8_t *code, const uint8_t *end)
+{
+	struct vm vm;
+	struct vcpu v;
+
+	VM_CREATE_OR_SKIP(&vm);
+	ASSERT_EQ(0, vcpu_add(&vm, &v, 0));
+	vm_load_code(&vm, code, end);
+	ASSERT_EQ(0, vcpu_setup_mode(&v, MODE_LONG, CODE_GPA));
+	RUN_EXPECT(&v, KVISOR_EXIT_MMIO);
+	EXPECT_EQ(1, v.run->mmio.is_write);
+	EXPECT_EQ(GUEST_MEM_SIZE, v.run->mmio.phys_addr);
+	EXPECT_EQ(2, v.run->mmio.len);
+	EXPECT_EQ(0x33, v.run->mmio.data[0]);
+	EXPECT_EQ(0x44, v.run->mmio.data[1]);
+	EXPECT_EQ(0x11, vm.mem[GUEST_MEM_SIZE - 2]);
+	EXPECT_EQ(0x22, vm.mem[GUEST_MEM_SIZE - 1]);
+	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
+	vm_destroy(&vm);
+}
+
+TEST(store_split_ram_mmio_absolute)
+{
+	split_store(_metadata, g_split_abs, g_split_abs_end);
+}
+
+TEST(store_split_ram_mmio_base_disp)
+{
+	split_store(_metadata, g_split_reg, g_split_reg_end);
+}
+
 TEST_HARNESS_MAIN

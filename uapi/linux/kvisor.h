@@ -267,7 +267,7 @@ struct kvisor_run {
 		struct {
 			__u64 phys_addr;
 			__u8 data[8];
-			__u32 len;		/* 1, 2, 4 or 8 */
+			__u32 len;		/* 1, 2, 4, 8; 1-7: split store */
 			__u8 is_write;
 			__u8 padding[3];
 		} mmio;
