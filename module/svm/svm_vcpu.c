@@ -513,7 +513,8 @@ void svm_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	 * so the host's handler gets it, as if it had interrupted user mode
 	 * (the vCPU thread), with interrupts still off.
 	 */
-	if (vmcb->control.exit_code == SVM_EXIT_EXCP_BASE + KVISOR_MC_VECTOR) {
+	if (IS_ENABLED(CONFIG_X86_MCE) &&
+	    vmcb->control.exit_code == SVM_EXIT_EXCP_BASE + KVISOR_MC_VECTOR) {
 		struct pt_regs regs = { .cs = 3, .flags = X86_EFLAGS_IF };
 
 		do_machine_check(&regs);

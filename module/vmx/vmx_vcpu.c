@@ -1159,11 +1159,12 @@ void vmx_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	 * host's hardware: the host's handler gets it, as if it had
 	 * interrupted user mode (the vCPU thread), interrupts still off.
 	 */
-	if ((u16)vmcs_read(VM_EXIT_REASON) == EXIT_REASON_MCE_DURING_VMENTRY ||
+	if (IS_ENABLED(CONFIG_X86_MCE) &&
+	    ((u16)vmcs_read(VM_EXIT_REASON) == EXIT_REASON_MCE_DURING_VMENTRY ||
 	    ((u16)vmcs_read(VM_EXIT_REASON) == EXIT_REASON_EXCEPTION_NMI &&
 	     (vmcs_read(VM_EXIT_INTR_INFO) &
 	      (INTR_INFO_INTR_TYPE_MASK | INTR_INFO_VECTOR_MASK)) ==
-	     (INTR_TYPE_HARD_EXCEPTION | KVISOR_MC_VECTOR))) {
+	     (INTR_TYPE_HARD_EXCEPTION | KVISOR_MC_VECTOR)))) {
 		struct pt_regs regs = { .cs = 3, .flags = X86_EFLAGS_IF };
 
 		do_machine_check(&regs);
