@@ -452,6 +452,10 @@ static long kvisor_vcpu_ioctl(struct file *file, unsigned int ioctl,
 	case KVISOR_GET_CPUID:
 	case KVISOR_INJECT_EVENT:
 	case KVISOR_GET_STATS:
+	case KVISOR_GET_LAPIC:
+	case KVISOR_SET_LAPIC:
+	case KVISOR_GET_MP_STATE:
+	case KVISOR_SET_MP_STATE:
 		break;
 	default:
 		return -ENOTTY;
@@ -502,6 +506,12 @@ static long kvisor_vcpu_ioctl(struct file *file, unsigned int ioctl,
 	case KVISOR_INJECT_EVENT:
 		ret = vcpu_inject_event(vcpu, argp);
 		break;
+	case KVISOR_GET_LAPIC:
+	case KVISOR_SET_LAPIC:
+	case KVISOR_GET_MP_STATE:
+	case KVISOR_SET_MP_STATE:
+		ret = vcpu->lapic ? kvisor_lapic_ioctl(vcpu, ioctl, argp) : -ENXIO;
+		break;
 	default:
 		ret = -ENOTTY;
 		break;
@@ -537,6 +547,8 @@ static int kvisor_vcpu_mmap(struct file *file, struct vm_area_struct *vma)
 
 static void vcpu_free(struct kvisor_vcpu *vcpu)
 {
+	if (vcpu->lapic)
+		kvisor_lapic_free(vcpu);
 	kvisor_ops->vcpu_free(vcpu);
 	fpu_free_guest_fpstate(&vcpu->guest_fpu);
 	kvisor_mmu_free_cache(&vcpu->mmu_cache);
@@ -552,6 +564,7 @@ static int kvisor_vcpu_release(struct inode *inode, struct file *file)
 
 	mutex_lock(&vm->lock);
 	vm->vcpus[vcpu->id] = NULL;
+	vm->created_vcpus--;
 	mutex_unlock(&vm->lock);
 	vcpu_free(vcpu);
 	kvisor_vm_put(vm);
@@ -575,9 +588,15 @@ int kvisor_vcpu_create(struct kvisor_vm *vm, unsigned long id)
 	if (id >= KVISOR_MAX_VCPUS)
 		return -EINVAL;
 
+	/* Counted first: KVISOR_CREATE_IRQCHIP must come before any vCPU. */
+	mutex_lock(&vm->lock);
+	vm->created_vcpus++;
+	mutex_unlock(&vm->lock);
+
+	ret = -ENOMEM;
 	vcpu = kzalloc(sizeof(*vcpu), GFP_KERNEL_ACCOUNT);
 	if (!vcpu)
-		return -ENOMEM;
+		goto err_count;
 	vcpu->vm = vm;
 	vcpu->id = id;
 	mutex_init(&vcpu->mutex);
@@ -602,6 +621,11 @@ int kvisor_vcpu_create(struct kvisor_vm *vm, unsigned long id)
 	ret = kvisor_ops->vcpu_create(vcpu);
 	if (ret)
 		goto err_cache;
+	if (vm->irqchip) {
+		ret = kvisor_lapic_create(vcpu);
+		if (ret)
+			goto err_arch;
+	}
 
 	mutex_lock(&vm->lock);
 	if (vm->vcpus[id]) {
@@ -626,6 +650,8 @@ int kvisor_vcpu_create(struct kvisor_vm *vm, unsigned long id)
 	return fd;
 
 err_arch:
+	if (vcpu->lapic)
+		kvisor_lapic_free(vcpu);
 	kvisor_ops->vcpu_free(vcpu);
 err_cache:
 	kvisor_mmu_free_cache(&vcpu->mmu_cache);
@@ -637,5 +663,9 @@ err_run:
 	free_page((unsigned long)vcpu->run);
 err_free:
 	kfree(vcpu);
+err_count:
+	mutex_lock(&vm->lock);
+	vm->created_vcpus--;
+	mutex_unlock(&vm->lock);
 	return ret;
 }

@@ -46,6 +46,8 @@
 #define KVISOR_CAP_HW_ENABLED		8	/* 1 while VT-x/AMD-V is on */
 /* the hypercall ABI of <linux/kvisor_para.h>: its version, 1 */
 #define KVISOR_CAP_HYPERCALLS		9
+/* KVISOR_CREATE_IRQCHIP works: 1 (Documentation/api.rst, "irqchip") */
+#define KVISOR_CAP_IRQCHIP		10
 
 #define KVISOR_VENDOR_INTEL		1	/* VT-x */
 #define KVISOR_VENDOR_AMD		2	/* AMD-V */
@@ -68,6 +70,55 @@ struct kvisor_memory_region {
 	_IOW(KVISOR_IO, 0x10, struct kvisor_memory_region)
 /* Argument: the vCPU id (0 .. MAX_VCPUS-1).  Returns a new vCPU fd. */
 #define KVISOR_CREATE_VCPU		_IO(KVISOR_IO, 0x11)
+
+/*
+ * The in-kernel interrupt controllers and timers (Documentation/api.rst,
+ * "irqchip"): a local APIC per vCPU, an IOAPIC, a PIC pair and a PIT.
+ * Opt-in per VM, before any vCPU is created; argument 0.
+ */
+#define KVISOR_CREATE_IRQCHIP		_IO(KVISOR_IO, 0x12)
+
+/* GSIs: IOAPIC pins 0-23; 0-15 also drive the PIC pair's IRQ lines. */
+#define KVISOR_NR_GSIS			24
+
+struct kvisor_irq_level {
+	__u32 gsi;		/* < KVISOR_NR_GSIS */
+	__u32 level;		/* 0 or 1 */
+};
+#define KVISOR_IRQ_LINE		_IOW(KVISOR_IO, 0x13, struct kvisor_irq_level)
+
+/* An MSI as a device writes it: address 0xFEExxxxx, data (SDM 11.11). */
+struct kvisor_msi {
+	__u64 address;
+	__u32 data;
+	__u32 flags;		/* must be 0 */
+	__u64 padding;		/* must be 0 */
+};
+#define KVISOR_SIGNAL_MSI	_IOW(KVISOR_IO, 0x14, struct kvisor_msi)
+
+/* An eventfd whose signal pulses a GSI (edge) without a vCPU ioctl. */
+#define KVISOR_IRQFD_FLAG_DEASSIGN	(1u << 0)
+struct kvisor_irqfd {
+	__s32 fd;
+	__u32 gsi;
+	__u32 flags;		/* KVISOR_IRQFD_FLAG_* */
+	__u32 padding;
+};
+#define KVISOR_IRQFD		_IOW(KVISOR_IO, 0x15, struct kvisor_irqfd)
+
+#define KVISOR_IRQCHIP_PIC_MASTER	0
+#define KVISOR_IRQCHIP_PIC_SLAVE	1
+#define KVISOR_IRQCHIP_IOAPIC		2
+#define KVISOR_IRQCHIP_PIT		3
+
+/* One chip's state; the layouts of data are in Documentation/api.rst. */
+struct kvisor_irqchip_state {
+	__u32 chip_id;		/* KVISOR_IRQCHIP_* */
+	__u32 padding;
+	__u8 data[512];
+};
+#define KVISOR_GET_IRQCHIP	_IOWR(KVISOR_IO, 0x16, struct kvisor_irqchip_state)
+#define KVISOR_SET_IRQCHIP	_IOW(KVISOR_IO, 0x17, struct kvisor_irqchip_state)
 
 /* ------------------------------------------------------------------ */
 /* vCPU fd                                                            */
@@ -207,6 +258,24 @@ struct kvisor_vcpu_stats {
 #define KVISOR_GET_CPUID	_IOWR(KVISOR_IO, 0x28, struct kvisor_cpuid)
 #define KVISOR_INJECT_EVENT	_IOW(KVISOR_IO, 0x29, struct kvisor_event)
 #define KVISOR_GET_STATS	_IOR(KVISOR_IO, 0x2a, struct kvisor_vcpu_stats)
+
+/* With an irqchip: the local APIC's register page (xAPIC layout). */
+struct kvisor_lapic_state {
+	__u8 regs[1024];
+};
+#define KVISOR_GET_LAPIC	_IOR(KVISOR_IO, 0x2b, struct kvisor_lapic_state)
+#define KVISOR_SET_LAPIC	_IOW(KVISOR_IO, 0x2c, struct kvisor_lapic_state)
+
+/* With an irqchip: a vCPU's run state (SMP start-up by INIT/SIPI). */
+#define KVISOR_MP_STATE_RUNNABLE	0
+#define KVISOR_MP_STATE_HALTED		1
+#define KVISOR_MP_STATE_WAIT_SIPI	2
+struct kvisor_mp_state {
+	__u32 state;		/* KVISOR_MP_STATE_* */
+	__u32 padding;
+};
+#define KVISOR_GET_MP_STATE	_IOR(KVISOR_IO, 0x2d, struct kvisor_mp_state)
+#define KVISOR_SET_MP_STATE	_IOW(KVISOR_IO, 0x2e, struct kvisor_mp_state)
 
 /* ------------------------------------------------------------------ */
 /* The run structure, mmap()ed from a vCPU fd at offset 0             */
