@@ -303,11 +303,12 @@ static bool segment_valid(const struct kvisor_segment *s)
 
 #define EFER_VALID	(EFER_SCE | EFER_LME | EFER_LMA | EFER_NX)
 
-static u64 apic_base_reserved(void)
+static u64 apic_base_reserved(struct kvisor_vcpu *vcpu)
 {
 	/* BSP (8), global enable (11), base address below MAXPHYADDR */
 	return ~(BIT_ULL(8) | BIT_ULL(11) |
-		 GENMASK_ULL(boot_cpu_data.x86_phys_bits - 1, 12));
+		 GENMASK_ULL(boot_cpu_data.x86_phys_bits - 1, 12) |
+		 (vcpu->lapic ? BIT_ULL(10) : 0));	/* x2APIC mode */
 }
 
 static int vcpu_set_sregs(struct kvisor_vcpu *vcpu, void __user *argp)
@@ -324,7 +325,7 @@ static int vcpu_set_sregs(struct kvisor_vcpu *vcpu, void __user *argp)
 	    s.idt.padding[0] || s.idt.padding[1] || s.idt.padding[2])
 		return -EINVAL;
 	if ((s.cr0 >> 32) || (s.cr4 >> 32) || s.cr8 > 15 ||
-	    (s.efer & ~(u64)EFER_VALID) || (s.apic_base & apic_base_reserved()))
+	    (s.efer & ~(u64)EFER_VALID) || (s.apic_base & apic_base_reserved(vcpu)))
 		return -EINVAL;
 	/* the LAPIC follows its base register's mode (io/lapic.c) */
 	if (vcpu->lapic && s.apic_base != vcpu->apic_base &&
