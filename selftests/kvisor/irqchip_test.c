@@ -8,6 +8,7 @@
  * garbage written to the IOAPIC).
  */
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -384,7 +385,7 @@ TEST(irqchip_state_round_trip)
 	q = pic(&vm, KVISOR_IRQCHIP_PIC_MASTER);
 	EXPECT_EQ(0, memcmp(&p, &q, sizeof(p)));
 	p.icw3 = 2;
-	p.elcr = 0x20;
+	p.elcr = 0x08;
 	p.vector_base = 0xa0;
 	ASSERT_EQ(0, set_chip(&vm, KVISOR_IRQCHIP_PIC_SLAVE, &p, sizeof(p)));
 	q = pic(&vm, KVISOR_IRQCHIP_PIC_SLAVE);
@@ -896,6 +897,335 @@ TEST(hostile_pit_one_tick)
 	memcpy(vm.mem + 0x21000, &spin, 8);
 	/* IRQ 0 latched in the PIC's IRR: the timer did fire */
 	EXPECT_EQ(0x01, EXPECT_OUT(&v, PORT_REPORT) & 0x01);
+	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
+	vm_destroy(&vm);
+}
+
+
+/* ------------------------------------------------------------------ */
+/* End to end: lines, irqfds, MSIs, ExtINT and the PIT to the LAPIC   */
+/* ------------------------------------------------------------------ */
+
+#define COUNT_GPA	0x20000		/* interrupts taken (the handlers) */
+#define VEC_GPA		0x20008		/* the last handler's vector */
+
+/* The gate of @vec to guest code at @gpa (64-bit interrupt gate). */
+static void set_gate(struct vm *vm, unsigned int vec, uint64_t gpa)
+{
+	uint64_t *idt = (uint64_t *)(vm->mem + IDT_GPA);
+
+	idt[2 * vec] = (gpa & 0xffff) | ((uint64_t)SEL_CODE64 << 16) |
+		       (0x8eull << 40) | ((gpa >> 16 & 0xffff) << 48);
+	idt[2 * vec + 1] = gpa >> 32;
+}
+
+#define GPA_OF(blob, label)	(CODE_GPA + (uint64_t)((label) - (blob)))
+
+static uint32_t guest_u32(struct vm *vm, uint64_t gpa)
+{
+	uint32_t v;
+
+	memcpy(&v, vm->mem + gpa, 4);
+	return v;
+}
+
+/* LAPIC on (SVR), IOAPIC pin @pin = @lo, destination APIC 0 */
+#define SETUP_LAPIC_PIN(pin, lo)					\
+	"mov rsi, 0xfee00000\n"						\
+	"mov dword ptr [rsi + 0xf0], 0x1ff\n"				\
+	"mov rbx, 0xfec00000\n"						\
+	"mov dword ptr [rbx], " #pin " * 2 + 0x11\n"			\
+	"mov dword ptr [rbx + 0x10], 0\n"				\
+	"mov dword ptr [rbx], " #pin " * 2 + 0x10\n"			\
+	"mov dword ptr [rbx + 0x10], " #lo "\n"
+
+extern const uint8_t g_level_isr[], g_edge_isr[], g_extint_isr[],
+	g_pit_isr[], g_noeoi_isr[], g_storm_isr[];
+
+/*
+ * Level-triggered GSI 5 -> pin 5, vector 0x50.  The handler counts and
+ * does not EOI: Remote IRR holds the pin; the guest's EOI with the line
+ * still high sends it again; with the line low, nothing more comes.
+ */
+GUEST_ASM(g_level,
+	SETUP_LAPIC_PIN(5, 0x8050)
+	"mov eax, 1\n out 0x10, eax\n"		/* host asserts GSI 5 */
+	"sti\n"
+	"1: cmp dword ptr [0x20000], 1\n jb 1b\n"
+	"mov dword ptr [rbx], 0x1a\n"
+	"mov eax, [rbx + 0x10]\n out 0x10, eax\n"	/* Remote IRR set */
+	"mov eax, [0x20000]\n out 0x10, eax\n"	/* host re-edges: still 1 */
+	"mov eax, [0x20000]\n out 0x10, eax\n"
+	"mov dword ptr [rsi + 0xb0], 0\n"	/* EOI: line high, again */
+	"2: cmp dword ptr [0x20000], 2\n jb 2b\n"
+	"cli\n"
+	"mov eax, [0x20000]\n out 0x10, eax\n"	/* host lowers GSI 5 */
+	"mov dword ptr [rsi + 0xb0], 0\n"
+	"sti\n"
+	"mov ecx, 100000\n 3: dec ecx\n jnz 3b\n"
+	"cli\n"
+	"mov eax, [rbx + 0x10]\n out 0x10, eax\n"	/* Remote IRR clear */
+	"mov eax, [0x20000]\n out 0x10, eax\n"
+	"hlt\n"
+	"g_level_isr:\n"
+	"inc dword ptr [0x20000]\n"
+	"iretq\n");
+
+TEST(e2e_level_line_eoi_remote_irr)
+{
+	struct vm vm;
+	struct vcpu v;
+
+	IRQCHIP_GUEST(&vm, &v, g_level);
+	set_gate(&vm, 0x50, GPA_OF(g_level, g_level_isr));
+	EXPECT_EQ(1, EXPECT_OUT(&v, PORT_REPORT));
+	ASSERT_EQ(0, irq_line(&vm, 5, 1));
+	EXPECT_EQ(0xc050, EXPECT_OUT(&v, PORT_REPORT));	/* level, Remote IRR */
+	EXPECT_EQ(1ull << 14, ioapic(&vm).redir[5] & (1ull << 14));
+	ASSERT_EQ(0, irq_line(&vm, 5, 0));
+	ASSERT_EQ(0, irq_line(&vm, 5, 1));
+	EXPECT_EQ(1, EXPECT_OUT(&v, PORT_REPORT));
+	EXPECT_EQ(1, EXPECT_OUT(&v, PORT_REPORT));
+	EXPECT_EQ(2, EXPECT_OUT(&v, PORT_REPORT));
+	ASSERT_EQ(0, irq_line(&vm, 5, 0));
+	EXPECT_EQ(0x8050, EXPECT_OUT(&v, PORT_REPORT));
+	EXPECT_EQ(2, EXPECT_OUT(&v, PORT_REPORT));
+	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
+	EXPECT_EQ(0, ioapic(&vm).redir[5] & (1ull << 14));
+	vm_destroy(&vm);
+}
+
+/*
+ * Edge: GSI 6 -> pin 6 vector 0x51 from an irqfd, then an MSI (vector
+ * 0x52) through SIGNAL_MSI.  The handler records its vector and EOIs.
+ */
+GUEST_ASM(g_edge,
+	SETUP_LAPIC_PIN(6, 0x0051)
+	"sti\n"
+	"mov edi, 1\n"
+	"1: mov eax, edi\n out 0x10, eax\n"	/* host signals */
+	"2: cmp [0x20000], edi\n jb 2b\n"
+	"mov eax, [0x20008]\n out 0x10, eax\n"
+	"inc edi\n cmp edi, 5\n jb 1b\n"
+	"cli\n hlt\n"
+	"g_edge_isr:\n"
+	"push rax\n"
+	"mov eax, [rsi + 0x120]\n"		/* ISR 0x40-0x5f */
+	"bsr eax, eax\n add eax, 0x40\n"
+	"mov [0x20008], eax\n"
+	"inc dword ptr [0x20000]\n"
+	"mov dword ptr [rsi + 0xb0], 0\n"
+	"pop rax\n"
+	"iretq\n");
+
+TEST(e2e_irqfd_edge_and_msi)
+{
+	struct kvisor_irqfd a = { .gsi = 6 };
+	struct kvisor_msi msi = { .address = 0xfee00000, .data = 0x52 };
+	struct vm vm;
+	struct vcpu v;
+	int i;
+
+	IRQCHIP_GUEST(&vm, &v, g_edge);
+	set_gate(&vm, 0x51, GPA_OF(g_edge, g_edge_isr));
+	set_gate(&vm, 0x52, GPA_OF(g_edge, g_edge_isr));
+	a.fd = eventfd(0, EFD_CLOEXEC);
+	ASSERT_LE(0, a.fd);
+	ASSERT_EQ(0, ioctl(vm.fd, KVISOR_IRQFD, &a));
+	for (i = 1; i < 5; i++) {
+		EXPECT_EQ(i, EXPECT_OUT(&v, PORT_REPORT));
+		if (i & 1) {
+			ASSERT_EQ(0, eventfd_write(a.fd, 1));
+		} else {
+			EXPECT_EQ(1, ioctl(vm.fd, KVISOR_SIGNAL_MSI, &msi));
+		}
+		EXPECT_EQ(i & 1 ? 0x51 : 0x52, EXPECT_OUT(&v, PORT_REPORT));
+	}
+	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
+	close(a.fd);
+	vm_destroy(&vm);
+}
+
+/*
+ * The PIC through LINT0 (virtual wire): master at vector 0x20, IRQ 3
+ * unmasked, LVT LINT0 = ExtINT.  A pulse on GSI 3 arrives as vector
+ * 0x23; the handler EOIs the PIC.
+ */
+GUEST_ASM(g_extint,
+	"mov rsi, 0xfee00000\n"
+	"mov dword ptr [rsi + 0xf0], 0x1ff\n"
+	"mov dword ptr [rsi + 0x350], 0x700\n"	/* LINT0: ExtINT */
+	"mov al, 0x11\n out 0x20, al\n mov al, 0x20\n out 0x21, al\n"
+	"mov al, 0x04\n out 0x21, al\n mov al, 0x01\n out 0x21, al\n"
+	"mov al, 0xf7\n out 0x21, al\n"
+	"sti\n"
+	"mov edi, 1\n"
+	"1: mov eax, edi\n out 0x10, eax\n"	/* host pulses GSI 3 */
+	"2: cmp [0x20000], edi\n jb 2b\n"
+	"inc edi\n cmp edi, 4\n jb 1b\n"
+	"cli\n"
+	"mov al, 0x0b\n out 0x20, al\n in al, 0x20\n out 0x10, al\n"
+	"hlt\n"
+	"g_extint_isr:\n"
+	"push rax\n"
+	"inc dword ptr [0x20000]\n"
+	"mov al, 0x20\n out 0x20, al\n"
+	"pop rax\n"
+	"iretq\n");
+
+TEST(e2e_pic_extint_lint0)
+{
+	struct vm vm;
+	struct vcpu v;
+	int i;
+
+	IRQCHIP_GUEST(&vm, &v, g_extint);
+	set_gate(&vm, 0x23, GPA_OF(g_extint, g_extint_isr));
+	for (i = 1; i < 4; i++) {
+		EXPECT_EQ(i, EXPECT_OUT(&v, PORT_REPORT));
+		ASSERT_EQ(0, irq_line(&vm, 3, 1));
+		ASSERT_EQ(0, irq_line(&vm, 3, 0));
+	}
+	EXPECT_EQ(0, EXPECT_OUT(&v, PORT_REPORT) & 0xff);	/* ISR empty */
+	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
+	EXPECT_EQ(3, guest_u32(&vm, COUNT_GPA));
+	vm_destroy(&vm);
+}
+
+/*
+ * PIT channel 0 in mode 2, through IOAPIC pin 2 (GSI 0) at vector 0x53,
+ * counted over [0x21000] TSC cycles; the count, N, goes in [0x21008].
+ */
+GUEST_ASM(g_pit_irq,
+	SETUP_LAPIC_PIN(2, 0x0053)
+	"mov al, 0x34\n out 0x43, al\n"
+	"mov eax, [0x21008]\n out 0x40, al\n shr eax, 8\n out 0x40, al\n"
+	"sti\n"
+	"rdtsc\n shl rdx, 32\n or rax, rdx\n mov r8, rax\n add r8, [0x21000]\n"
+	"1: rdtsc\n shl rdx, 32\n or rax, rdx\n cmp rax, r8\n jb 1b\n"
+	"cli\n"
+	"mov eax, [0x20000]\n out 0x10, eax\n"
+	"hlt\n"
+	"g_pit_isr:\n"
+	"inc dword ptr [0x20000]\n"
+	"mov dword ptr [rsi + 0xb0], 0\n"
+	"iretq\n");
+
+static void pit_irqs(struct __test_metadata *_metadata, uint32_t count,
+		     double seconds, double hz, uint32_t *got)
+{
+	uint64_t spin = seconds * hz, n = count;
+	struct vm vm;
+	struct vcpu v;
+
+	IRQCHIP_GUEST(&vm, &v, g_pit_irq);
+	set_gate(&vm, 0x53, GPA_OF(g_pit_irq, g_pit_isr));
+	memcpy(vm.mem + 0x21000, &spin, 8);
+	memcpy(vm.mem + 0x21008, &n, 8);
+	*got = EXPECT_OUT(&v, PORT_REPORT);
+	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
+	vm_destroy(&vm);
+}
+
+TEST(e2e_pit_irq0_arrivals)
+{
+	double hz = tsc_hz();
+	uint32_t got = 0;
+
+	/* 11932 ticks: 10 ms; 300 ms of guest time: about 30 */
+	pit_irqs(_metadata, 11932, 0.3, hz, &got);
+	TH_LOG("%u PIT interrupts at 100 Hz in 300 ms of TSC", got);
+	EXPECT_LE(got, 32);
+	EXPECT_GE(got, 10);
+}
+
+TEST(hostile_pit_one_tick_delivered)
+{
+	double hz = tsc_hz();
+	uint32_t got = 0;
+
+	/* a 2-tick period (1.7 us) arrives at most every 200 us */
+	pit_irqs(_metadata, 2, 0.2, hz, &got);
+	TH_LOG("%u PIT interrupts with a 2-tick period in 200 ms of TSC", got);
+	EXPECT_LE(got, 1000 * 1.1 + 2);
+	EXPECT_GE(got, 1);
+}
+
+/* A level line the guest never EOIs, toggled by a host thread. */
+struct toggler {
+	struct vm *vm;
+	volatile bool stop;
+	unsigned long n;
+};
+
+static void *toggle_line(void *arg)
+{
+	struct toggler *t = arg;
+
+	while (!t->stop && t->n < 200000) {
+		irq_line(t->vm, 9, t->n & 1);
+		t->n++;
+	}
+	irq_line(t->vm, 9, 1);
+	return NULL;
+}
+
+GUEST_ASM(g_noeoi,
+	SETUP_LAPIC_PIN(9, 0x8055)
+	"mov eax, 1\n out 0x10, eax\n"
+	"sti\n"
+	"rdtsc\n shl rdx, 32\n or rax, rdx\n mov r8, rax\n add r8, [0x21000]\n"
+	"1: rdtsc\n shl rdx, 32\n or rax, rdx\n cmp rax, r8\n jb 1b\n"
+	"cli\n"
+	"mov eax, [0x20000]\n out 0x10, eax\n"
+	/* now EOI each time: the guest drives a storm of its own */
+	"mov dword ptr [0x20010], 1\n"
+	"mov dword ptr [rsi + 0xb0], 0\n"
+	"sti\n"
+	"rdtsc\n shl rdx, 32\n or rax, rdx\n mov r8, rax\n add r8, [0x21008]\n"
+	"2: cmp dword ptr [0x20000], 3000\n jae 4f\n"
+	"rdtsc\n shl rdx, 32\n or rax, rdx\n cmp rax, r8\n jb 2b\n"
+	"4: cli\n"
+	"mov eax, [0x20000]\n out 0x10, eax\n"
+	"hlt\n"
+	"g_noeoi_isr:\n"
+	"inc dword ptr [0x20000]\n"
+	"cmp dword ptr [0x20010], 0\n je 3f\n"
+	/* EOI re-raises at once: the main loop never runs, so stop here */
+	"cmp dword ptr [0x20000], 3000\n jae 3f\n"
+	"mov dword ptr [rsi + 0xb0], 0\n"
+	"3: iretq\n");
+
+TEST(hostile_level_storm)
+{
+	struct toggler t = { 0 };
+	uint64_t spin, limit;
+	uint32_t n;
+	pthread_t th;
+	struct vm vm;
+	struct vcpu v;
+
+	spin = tsc_hz() / 5;
+	limit = spin * 10;
+	IRQCHIP_GUEST(&vm, &v, g_noeoi);
+	set_gate(&vm, 0x55, GPA_OF(g_noeoi, g_noeoi_isr));
+	memcpy(vm.mem + 0x21000, &spin, 8);
+	memcpy(vm.mem + 0x21008, &limit, 8);
+	t.vm = &vm;
+	EXPECT_EQ(1, EXPECT_OUT(&v, PORT_REPORT));
+	ASSERT_EQ(0, pthread_create(&th, NULL, toggle_line, &t));
+	/* never EOIed: one interrupt, however often the line moves */
+	EXPECT_EQ(1, EXPECT_OUT(&v, PORT_REPORT));
+	t.stop = true;
+	pthread_join(th, NULL);
+	TH_LOG("line toggled %lu times", t.n);
+	/*
+	 * EOIed with the line held: a delivery per EOI (3000, or as many
+	 * as 2 s of guest time allow), and RUN returns.
+	 */
+	n = EXPECT_OUT(&v, PORT_REPORT);
+	TH_LOG("%u deliveries, one per EOI", n);
+	EXPECT_LE(100, n);
 	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
 	vm_destroy(&vm);
 }
