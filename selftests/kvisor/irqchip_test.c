@@ -9,6 +9,7 @@
  */
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 
 #include "kselftest_harness.h"
 #include "vm.h"
@@ -940,7 +942,7 @@ static uint32_t guest_u32(struct vm *vm, uint64_t gpa)
 	"mov dword ptr [rbx + 0x10], " #lo "\n"
 
 extern const uint8_t g_level_isr[], g_edge_isr[], g_extint_isr[],
-	g_pit_isr[], g_noeoi_isr[], g_storm_isr[];
+	g_pit_isr[], g_noeoi_isr[], g_livelock_isr[];
 
 /*
  * Level-triggered GSI 5 -> pin 5, vector 0x50.  The handler counts and
@@ -1227,6 +1229,51 @@ TEST(hostile_level_storm)
 	TH_LOG("%u deliveries, one per EOI", n);
 	EXPECT_LE(100, n);
 	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
+	vm_destroy(&vm);
+}
+
+/*
+ * A guest that EOIs a level interrupt whose line stays asserted, inside
+ * its handler: the interrupt comes back at every IRET and the guest
+ * never runs anything else.  A signal still ends RUN (EINTR).
+ */
+GUEST_ASM(g_livelock,
+	SETUP_LAPIC_PIN(11, 0x8056)
+	"mov eax, 1\n out 0x10, eax\n"
+	"sti\n"
+	"1: jmp 1b\n"
+	"g_livelock_isr:\n"
+	"inc dword ptr [0x20000]\n"
+	"mov dword ptr [rsi + 0xb0], 0\n"
+	"iretq\n");
+
+static void on_alarm(int sig)
+{
+}
+
+TEST(hostile_interrupt_livelock_signal_ends_run)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct itimerval it = { .it_value = { .tv_usec = 300000 } };
+	struct vm vm;
+	struct vcpu v;
+	uint32_t n;
+
+	IRQCHIP_GUEST(&vm, &v, g_livelock);
+	set_gate(&vm, 0x56, GPA_OF(g_livelock, g_livelock_isr));
+	EXPECT_EQ(1, EXPECT_OUT(&v, PORT_REPORT));
+	ASSERT_EQ(0, irq_line(&vm, 11, 1));
+	ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));	/* no SA_RESTART */
+	ASSERT_EQ(0, setitimer(ITIMER_REAL, &it, NULL));
+	RUN_EXPECT(&v, KVISOR_EXIT_INTR);
+	n = guest_u32(&vm, COUNT_GPA);
+	TH_LOG("%u interrupts before the signal", n);
+	EXPECT_LT(10, n);
+	/* and again, with the line dropped the guest is free */
+	ASSERT_EQ(0, irq_line(&vm, 11, 0));
+	ASSERT_EQ(0, setitimer(ITIMER_REAL, &it, NULL));
+	RUN_EXPECT(&v, KVISOR_EXIT_INTR);
+	EXPECT_GE(guest_u32(&vm, COUNT_GPA), n);
 	vm_destroy(&vm);
 }
 
