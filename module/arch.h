@@ -132,6 +132,20 @@ struct kvisor_arch_ops {
 	void (*set_dr6_trap)(struct kvisor_vcpu *vcpu, unsigned long dr6);
 	/* CR2 for a #PF the core raises while emulating an access. */
 	void (*set_cr2)(struct kvisor_vcpu *vcpu, u64 cr2);
+	/*
+	 * CR8 as the guest sees it (bits 3:0; Intel SDM Vol. 3A 11.8.6):
+	 * the in-kernel LAPIC keeps it equal to TPR[7:4], reading it after
+	 * every exit and writing it before an entry when the TPR changed.
+	 * With interrupts off, between vcpu_load and vcpu_put.
+	 */
+	u8 (*get_cr8)(struct kvisor_vcpu *vcpu);
+	void (*set_cr8)(struct kvisor_vcpu *vcpu, u8 cr8);
+	/*
+	 * The core completed the exiting instruction (HLT that the LAPIC
+	 * emulates by sleeping): an STI or MOV SS shadow covering it is
+	 * over, or "sti; hlt" could never take its wake-up interrupt.
+	 */
+	void (*clear_interrupt_shadow)(struct kvisor_vcpu *vcpu);
 };
 
 extern const struct kvisor_arch_ops kvisor_vmx_ops;

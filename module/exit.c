@@ -20,6 +20,7 @@
 #include <asm/processor-flags.h>
 
 #include "kvisor.h"
+#include "io/lapic.h"
 
 #define CREATE_TRACE_POINTS
 #include "trace.h"
@@ -334,6 +335,10 @@ static int exit_handle_pio(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		trace_kvisor_pio(vcpu->id, x->io.port, size, x->io.in, 1,
 				 x->io.in ? 0 : vcpu->gpr[KVISOR_RAX] & exit_reg_mask(size));
 		exit_skip_insn(vcpu, x->insn_len);
+		/* an in-kernel device's port: answered here, as userspace would */
+		if (vcpu->vm->irqchip &&
+		    kvisor_irqchip_pio(vcpu, x->io.port, size, x->io.in, data))
+			return kvisor_exit_complete_pending(vcpu);
 		return 0;
 	}
 
@@ -597,6 +602,11 @@ static int exit_emulate_mmio(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		vcpu->pending = KVISOR_PENDING_MMIO_READ;
 	}
 	trace_kvisor_mmio(vcpu->id, x->npf.gpa, insn->size, write, val);
+	/* the LAPIC or IOAPIC: answered here, as userspace would */
+	if (vcpu->vm->irqchip &&
+	    kvisor_irqchip_mmio(vcpu, x->npf.gpa, insn->size, write,
+				run->mmio.data))
+		return kvisor_exit_complete_pending(vcpu);
 	return 0;
 
 unsupported:
@@ -834,6 +844,12 @@ static bool msr_pat_valid(u64 pat)
 
 int kvisor_msr_get(struct kvisor_vcpu *vcpu, u32 index, u64 *data)
 {
+	if (vcpu->lapic) {
+		int r = kvisor_lapic_msr_get(vcpu, index, data);
+
+		if (r != -ENOENT)
+			return r;
+	}
 	switch (index) {
 	case MSR_IA32_APICBASE:
 		*data = vcpu->apic_base;
@@ -863,6 +879,12 @@ int kvisor_msr_get(struct kvisor_vcpu *vcpu, u32 index, u64 *data)
 /* @host: from SET_MSRS rather than a guest WRMSR. */
 int kvisor_msr_set(struct kvisor_vcpu *vcpu, u32 index, u64 data, bool host)
 {
+	if (vcpu->lapic) {
+		int r = kvisor_lapic_msr_set(vcpu, index, data, host);
+
+		if (r != -ENOENT)
+			return r;
+	}
 	switch (index) {
 	case MSR_IA32_APICBASE:
 		if (data & ~(BIT_ULL(8) | BIT_ULL(11) |
@@ -1037,6 +1059,9 @@ int kvisor_exit_handle(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	case KVISOR_X_HLT:
 		c[KVISOR_STAT_HLT]++;
 		exit_skip_insn(vcpu, x->insn_len);
+		/* with an irqchip the vCPU sleeps in the kernel (io/lapic.c) */
+		if (vcpu->lapic)
+			return kvisor_lapic_halt(vcpu);
 		run->exit_reason = KVISOR_EXIT_HLT;
 		return 0;
 	case KVISOR_X_IO:
@@ -1244,5 +1269,7 @@ int kvisor_cpuid_init_default(struct kvisor_vcpu *vcpu)
 	for (i = 0; i < vcpu->cpuid_nent; i++)
 		if (vcpu->cpuid[i].function == 0x80000000)
 			vcpu->cpuid[i].eax = max;
+	if (vcpu->vm->irqchip)
+		kvisor_lapic_cpuid_adjust(vcpu);
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include <linux/kvisor.h>
 #include "arch.h"
 #include "decode.h"
+#include "io/irqchip.h"
 
 /*
  * Limits, reported by KVISOR_CHECK_EXTENSION (Documentation/api.rst).
@@ -122,6 +123,10 @@ struct kvisor_vm {
 	/* bumped when nested translations were removed: new tags needed */
 	atomic64_t tlb_gen;
 	void *arch;
+	/* KVISOR_CREATE_IRQCHIP: NULL until then (module/io/irq.c) */
+	struct kvisor_irqchip *irqchip;
+	/* vCPUs created or being created, under lock: irqchip comes first */
+	u32 created_vcpus;
 };
 
 /* What RUN must finish before entering the guest again. */
@@ -181,6 +186,8 @@ struct kvisor_vcpu {
 	struct kvisor_mmu_cache mmu_cache;
 
 	void *arch;
+	/* the local APIC, in an irqchip VM (module/io/lapic.c) */
+	struct kvisor_lapic *lapic;
 };
 
 /* The neutral form of an exit: the backend decodes its own once. */

@@ -46,6 +46,8 @@ static long kvisor_check_extension(unsigned long cap)
 		return kvisor_hw_enabled();
 	case KVISOR_CAP_HYPERCALLS:
 		return KVISOR_HC_ABI_VERSION;
+	case KVISOR_CAP_IRQCHIP:
+		return 1;
 	default:
 		return 0;	/* unknown capabilities are absent, as in KVM */
 	}

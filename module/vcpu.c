@@ -29,6 +29,7 @@
 #include <asm/processor-flags.h>
 
 #include "kvisor.h"
+#include "io/lapic.h"
 #include "trace.h"
 
 void kvisor_vcpu_queue_exception(struct kvisor_vcpu *vcpu, u32 vector,
@@ -42,6 +43,31 @@ void kvisor_vcpu_queue_exception(struct kvisor_vcpu *vcpu, u32 vector,
 }
 
 /*
+ * An irqchip VM: the next interrupt of the LAPIC (or the PIC through
+ * LINT0), moved from IRR to ISR once the backend took it.  Returns true
+ * when one is still waiting for the guest to accept interrupts.
+ */
+static bool vcpu_inject_lapic(struct kvisor_vcpu *vcpu, bool allowed)
+{
+	struct kvisor_event ev = { .type = KVISOR_EVENT_INTERRUPT };
+	bool extint;
+	int vector;
+
+	if (!allowed)
+		return kvisor_lapic_has_irq(vcpu);
+	vector = kvisor_lapic_next_irq(vcpu, &extint);
+	if (vector < 0)
+		return false;
+	ev.vector = vector;
+	if (!kvisor_ops->inject_event(vcpu, &ev))
+		return true;
+	trace_kvisor_inject(vcpu->id, KVISOR_EVENT_INTERRUPT, vector, 0);
+	kvisor_lapic_irq_injected(vcpu, vector, extint);
+	/* another one waits for the next window */
+	return kvisor_lapic_has_irq(vcpu);
+}
+
+/*
  * Before entry, interrupts off: deliver what userspace queued, in the
  * architectural priority order, and arm the interrupt window when an
  * interrupt must wait for the guest.  Returns true when RUN should return
@@ -50,7 +76,7 @@ void kvisor_vcpu_queue_exception(struct kvisor_vcpu *vcpu, u32 vector,
 static bool vcpu_inject_events(struct kvisor_vcpu *vcpu)
 {
 	const struct kvisor_arch_ops *ops = kvisor_ops;
-	bool allowed, want_window;
+	bool allowed, want_window, lapic_wait = false;
 
 	/* a single-step trap still due (exit.c, kvisor_skip_insn()) */
 	if (vcpu->singlestep_pending) {
@@ -85,6 +111,8 @@ static bool vcpu_inject_events(struct kvisor_vcpu *vcpu)
 					    ev.vector, 0);
 			vcpu->irq_pending = false;
 		}
+	} else if (vcpu->lapic && !vcpu->irq_pending) {
+		lapic_wait = vcpu_inject_lapic(vcpu, ops->interrupt_allowed(vcpu));
 	}
 
 	allowed = ops->interrupt_allowed(vcpu);
@@ -93,7 +121,7 @@ static bool vcpu_inject_events(struct kvisor_vcpu *vcpu)
 		vcpu->run->exit_reason = KVISOR_EXIT_IRQ_WINDOW_OPEN;
 		return true;
 	}
-	want_window = vcpu->irq_pending ||
+	want_window = vcpu->irq_pending || lapic_wait ||
 		      READ_ONCE(vcpu->run->request_interrupt_window);
 	ops->set_irq_window(vcpu, want_window);
 	/* an NMI that waits: exit as soon as the guest can take it */
@@ -165,15 +193,26 @@ static int vcpu_run(struct kvisor_vcpu *vcpu)
 			break;
 		}
 		cond_resched();
+		/* requests from other vCPUs/timers; HLT and wait-for-SIPI sleep */
+		if (vcpu->lapic) {
+			ret = kvisor_lapic_prepare(vcpu);
+			if (ret == -EINTR)
+				continue;	/* reported at the top */
+			if (ret <= 0)
+				break;
+		}
 
 		preempt_disable();
 		local_irq_disable();
-		if (need_resched() || signal_pending(current)) {
+		if (need_resched() || signal_pending(current) ||
+		    (vcpu->lapic && !kvisor_lapic_enter(vcpu))) {
 			local_irq_enable();
 			preempt_enable();
 			continue;
 		}
 		if (vcpu_inject_events(vcpu)) {
+			if (vcpu->lapic)
+				kvisor_lapic_exit(vcpu);
 			local_irq_enable();
 			preempt_enable();
 			ret = 0;
@@ -186,6 +225,8 @@ static int vcpu_run(struct kvisor_vcpu *vcpu)
 		host_pkru = vcpu_enter_extra(vcpu);
 		kvisor_ops->run(vcpu, &x);
 		vcpu_exit_extra(vcpu, host_pkru);
+		if (vcpu->lapic)
+			kvisor_lapic_exit(vcpu);
 		local_irq_enable();
 		preempt_enable();
 
@@ -273,11 +314,12 @@ static bool segment_valid(const struct kvisor_segment *s)
 
 #define EFER_VALID	(EFER_SCE | EFER_LME | EFER_LMA | EFER_NX)
 
-static u64 apic_base_reserved(void)
+static u64 apic_base_reserved(struct kvisor_vcpu *vcpu)
 {
 	/* BSP (8), global enable (11), base address below MAXPHYADDR */
 	return ~(BIT_ULL(8) | BIT_ULL(11) |
-		 GENMASK_ULL(boot_cpu_data.x86_phys_bits - 1, 12));
+		 GENMASK_ULL(boot_cpu_data.x86_phys_bits - 1, 12) |
+		 (vcpu->lapic ? BIT_ULL(10) : 0));	/* x2APIC mode */
 }
 
 static int vcpu_set_sregs(struct kvisor_vcpu *vcpu, void __user *argp)
@@ -294,7 +336,11 @@ static int vcpu_set_sregs(struct kvisor_vcpu *vcpu, void __user *argp)
 	    s.idt.padding[0] || s.idt.padding[1] || s.idt.padding[2])
 		return -EINVAL;
 	if ((s.cr0 >> 32) || (s.cr4 >> 32) || s.cr8 > 15 ||
-	    (s.efer & ~(u64)EFER_VALID) || (s.apic_base & apic_base_reserved()))
+	    (s.efer & ~(u64)EFER_VALID) || (s.apic_base & apic_base_reserved(vcpu)))
+		return -EINVAL;
+	/* the LAPIC follows its base register's mode (io/lapic.c) */
+	if (vcpu->lapic && s.apic_base != vcpu->apic_base &&
+	    kvisor_msr_set(vcpu, MSR_IA32_APICBASE, s.apic_base, true))
 		return -EINVAL;
 	kvisor_ops->set_sregs(vcpu, &s);
 	vcpu->apic_base = s.apic_base;
@@ -463,6 +509,10 @@ static long kvisor_vcpu_ioctl(struct file *file, unsigned int ioctl,
 	case KVISOR_GET_CPUID:
 	case KVISOR_INJECT_EVENT:
 	case KVISOR_GET_STATS:
+	case KVISOR_GET_LAPIC:
+	case KVISOR_SET_LAPIC:
+	case KVISOR_GET_MP_STATE:
+	case KVISOR_SET_MP_STATE:
 		break;
 	default:
 		return -ENOTTY;
@@ -513,6 +563,12 @@ static long kvisor_vcpu_ioctl(struct file *file, unsigned int ioctl,
 	case KVISOR_INJECT_EVENT:
 		ret = vcpu_inject_event(vcpu, argp);
 		break;
+	case KVISOR_GET_LAPIC:
+	case KVISOR_SET_LAPIC:
+	case KVISOR_GET_MP_STATE:
+	case KVISOR_SET_MP_STATE:
+		ret = vcpu->lapic ? kvisor_lapic_ioctl(vcpu, ioctl, argp) : -ENXIO;
+		break;
 	default:
 		ret = -ENOTTY;
 		break;
@@ -548,6 +604,8 @@ static int kvisor_vcpu_mmap(struct file *file, struct vm_area_struct *vma)
 
 static void vcpu_free(struct kvisor_vcpu *vcpu)
 {
+	if (vcpu->lapic)
+		kvisor_lapic_free(vcpu);
 	kvisor_ops->vcpu_free(vcpu);
 	fpu_free_guest_fpstate(&vcpu->guest_fpu);
 	kvisor_mmu_free_cache(&vcpu->mmu_cache);
@@ -562,8 +620,12 @@ static int kvisor_vcpu_release(struct inode *inode, struct file *file)
 	struct kvisor_vm *vm = vcpu->vm;
 
 	mutex_lock(&vm->lock);
-	vm->vcpus[vcpu->id] = NULL;
+	WRITE_ONCE(vm->vcpus[vcpu->id], NULL);
+	vm->created_vcpus--;
 	mutex_unlock(&vm->lock);
+	/* other vCPUs and timers find LAPICs under rcu_read_lock() */
+	if (vcpu->lapic)
+		synchronize_rcu();
 	vcpu_free(vcpu);
 	kvisor_vm_put(vm);
 	return 0;
@@ -586,9 +648,15 @@ int kvisor_vcpu_create(struct kvisor_vm *vm, unsigned long id)
 	if (id >= KVISOR_MAX_VCPUS)
 		return -EINVAL;
 
+	/* Counted first: KVISOR_CREATE_IRQCHIP must come before any vCPU. */
+	mutex_lock(&vm->lock);
+	vm->created_vcpus++;
+	mutex_unlock(&vm->lock);
+
+	ret = -ENOMEM;
 	vcpu = kzalloc(sizeof(*vcpu), GFP_KERNEL_ACCOUNT);
 	if (!vcpu)
-		return -ENOMEM;
+		goto err_count;
 	vcpu->vm = vm;
 	vcpu->id = id;
 	mutex_init(&vcpu->mutex);
@@ -613,6 +681,11 @@ int kvisor_vcpu_create(struct kvisor_vm *vm, unsigned long id)
 	ret = kvisor_ops->vcpu_create(vcpu);
 	if (ret)
 		goto err_cache;
+	if (vm->irqchip) {
+		ret = kvisor_lapic_create(vcpu);
+		if (ret)
+			goto err_arch;
+	}
 
 	mutex_lock(&vm->lock);
 	if (vm->vcpus[id]) {
@@ -620,7 +693,8 @@ int kvisor_vcpu_create(struct kvisor_vm *vm, unsigned long id)
 		ret = -EEXIST;
 		goto err_arch;
 	}
-	vm->vcpus[id] = vcpu;
+	/* published complete: IPI senders read it under RCU */
+	smp_store_release(&vm->vcpus[id], vcpu);
 	kref_get(&vm->ref);
 	mutex_unlock(&vm->lock);
 
@@ -628,8 +702,10 @@ int kvisor_vcpu_create(struct kvisor_vm *vm, unsigned long id)
 			      O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		mutex_lock(&vm->lock);
-		vm->vcpus[id] = NULL;
+		WRITE_ONCE(vm->vcpus[id], NULL);
 		mutex_unlock(&vm->lock);
+		if (vcpu->lapic)
+			synchronize_rcu();
 		kvisor_vm_put(vm);	/* not the last: the VM fd is open */
 		ret = fd;
 		goto err_arch;
@@ -637,6 +713,8 @@ int kvisor_vcpu_create(struct kvisor_vm *vm, unsigned long id)
 	return fd;
 
 err_arch:
+	if (vcpu->lapic)
+		kvisor_lapic_free(vcpu);
 	kvisor_ops->vcpu_free(vcpu);
 err_cache:
 	kvisor_mmu_free_cache(&vcpu->mmu_cache);
@@ -648,5 +726,9 @@ err_run:
 	free_page((unsigned long)vcpu->run);
 err_free:
 	kfree(vcpu);
+err_count:
+	mutex_lock(&vm->lock);
+	vm->created_vcpus--;
+	mutex_unlock(&vm->lock);
 	return ret;
 }

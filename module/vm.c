@@ -41,6 +41,8 @@ static void vm_destroy(struct kref *ref)
 	int i;
 
 	/* No vCPU is left: nothing runs the guest, no flush is needed. */
+	if (vm->irqchip)
+		kvisor_irqchip_destroy(vm);
 	if (kvisor_ops->vm_destroy)
 		kvisor_ops->vm_destroy(vm);
 	kvisor_mmu_destroy(vm);
@@ -158,7 +160,8 @@ static long kvisor_vm_ioctl(struct file *file, unsigned int ioctl,
 			return -EIO;
 		return kvisor_vcpu_create(vm, arg);
 	default:
-		return -ENOTTY;
+		/* the irqchip ioctls (module/io/irq.c) */
+		return kvisor_irqchip_vm_ioctl(vm, ioctl, arg);
 	}
 }
 

@@ -179,4 +179,7 @@ const struct kvisor_arch_ops kvisor_svm_ops = {
 	.set_nmi_window = svm_set_nmi_window,
 	.set_dr6_trap = svm_set_dr6_trap,
 	.set_cr2 = svm_set_cr2,
+	.get_cr8 = svm_get_cr8,
+	.set_cr8 = svm_set_cr8,
+	.clear_interrupt_shadow = svm_clear_interrupt_shadow,
 };

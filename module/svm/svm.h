@@ -52,6 +52,9 @@ bool svm_nmi_blocked(struct kvisor_vcpu *vcpu);
 void svm_set_nmi_window(struct kvisor_vcpu *vcpu, bool on);
 void svm_set_dr6_trap(struct kvisor_vcpu *vcpu, unsigned long dr6);
 void svm_set_cr2(struct kvisor_vcpu *vcpu, u64 cr2);
+u8 svm_get_cr8(struct kvisor_vcpu *vcpu);
+void svm_set_cr8(struct kvisor_vcpu *vcpu, u8 cr8);
+void svm_clear_interrupt_shadow(struct kvisor_vcpu *vcpu);
 
 /* vmrun.S: one VMLOAD/VMRUN/VMSAVE round trip (APM Vol. 2, 15.5). */
 void kvisor_svm_vmrun(u64 vmcb_pa, u64 *gprs, u64 host_vmcb_pa);

@@ -367,4 +367,7 @@ const struct kvisor_arch_ops kvisor_vmx_ops = {
 	.set_nmi_window = vmx_set_nmi_window,
 	.set_dr6_trap = vmx_set_dr6_trap,
 	.set_cr2 = vmx_set_cr2,
+	.get_cr8 = vmx_get_cr8,
+	.set_cr8 = vmx_set_cr8,
+	.clear_interrupt_shadow = vmx_clear_interrupt_shadow,
 };

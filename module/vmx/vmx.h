@@ -66,6 +66,9 @@ bool vmx_nmi_blocked(struct kvisor_vcpu *vcpu);
 void vmx_set_nmi_window(struct kvisor_vcpu *vcpu, bool on);
 void vmx_set_dr6_trap(struct kvisor_vcpu *vcpu, unsigned long dr6);
 void vmx_set_cr2(struct kvisor_vcpu *vcpu, u64 cr2);
+u8 vmx_get_cr8(struct kvisor_vcpu *vcpu);
+void vmx_set_cr8(struct kvisor_vcpu *vcpu, u8 cr8);
+void vmx_clear_interrupt_shadow(struct kvisor_vcpu *vcpu);
 
 /*
  * vmenter.S: VMLAUNCH (@launched == 0) or VMRESUME with the guest GPRs

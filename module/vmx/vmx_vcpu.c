@@ -1523,3 +1523,24 @@ void vmx_set_cr2(struct kvisor_vcpu *vcpu, u64 cr2)
 {
 	to_vmx(vcpu)->cr2 = cr2;	/* loaded by hand at entry */
 }
+
+/* CR8 loads and stores exit and live in vx->cr8 (vmx_handle_cr()). */
+u8 vmx_get_cr8(struct kvisor_vcpu *vcpu)
+{
+	return to_vmx(vcpu)->cr8;
+}
+
+void vmx_set_cr8(struct kvisor_vcpu *vcpu, u8 cr8)
+{
+	to_vmx(vcpu)->cr8 = cr8 & 15;
+}
+
+void vmx_clear_interrupt_shadow(struct kvisor_vcpu *vcpu)
+{
+	u64 info = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
+
+	if (info & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS))
+		vmcs_write(GUEST_INTERRUPTIBILITY_INFO,
+			   info & ~(u64)(GUEST_INTR_STATE_STI |
+					 GUEST_INTR_STATE_MOV_SS));
+}

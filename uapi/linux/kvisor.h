@@ -46,6 +46,8 @@
 #define KVISOR_CAP_HW_ENABLED		8	/* 1 while VT-x/AMD-V is on */
 /* the hypercall ABI of <linux/kvisor_para.h>: its version, 1 */
 #define KVISOR_CAP_HYPERCALLS		9
+/* KVISOR_CREATE_IRQCHIP works: 1 (Documentation/api.rst, "irqchip") */
+#define KVISOR_CAP_IRQCHIP		10
 
 #define KVISOR_VENDOR_INTEL		1	/* VT-x */
 #define KVISOR_VENDOR_AMD		2	/* AMD-V */
@@ -68,6 +70,121 @@ struct kvisor_memory_region {
 	_IOW(KVISOR_IO, 0x10, struct kvisor_memory_region)
 /* Argument: the vCPU id (0 .. MAX_VCPUS-1).  Returns a new vCPU fd. */
 #define KVISOR_CREATE_VCPU		_IO(KVISOR_IO, 0x11)
+
+/*
+ * The in-kernel interrupt controllers and timers (Documentation/api.rst,
+ * "irqchip"): a local APIC per vCPU, an IOAPIC, a PIC pair and a PIT.
+ * Opt-in per VM, before any vCPU is created; argument 0.
+ */
+#define KVISOR_CREATE_IRQCHIP		_IO(KVISOR_IO, 0x12)
+
+/* GSIs: IOAPIC pins 0-23; 0-15 also drive the PIC pair's IRQ lines. */
+#define KVISOR_NR_GSIS			24
+
+struct kvisor_irq_level {
+	__u32 gsi;		/* < KVISOR_NR_GSIS */
+	__u32 level;		/* 0 or 1 */
+};
+#define KVISOR_IRQ_LINE		_IOW(KVISOR_IO, 0x13, struct kvisor_irq_level)
+
+/* An MSI as a device writes it: address 0xFEExxxxx, data (SDM 11.11). */
+struct kvisor_msi {
+	__u64 address;
+	__u32 data;
+	__u32 flags;		/* must be 0 */
+	__u64 padding;		/* must be 0 */
+};
+#define KVISOR_SIGNAL_MSI	_IOW(KVISOR_IO, 0x14, struct kvisor_msi)
+
+/* An eventfd whose signal pulses a GSI (edge) without a vCPU ioctl. */
+#define KVISOR_IRQFD_FLAG_DEASSIGN	(1u << 0)
+struct kvisor_irqfd {
+	__s32 fd;
+	__u32 gsi;
+	__u32 flags;		/* KVISOR_IRQFD_FLAG_* */
+	__u32 padding;
+};
+#define KVISOR_IRQFD		_IOW(KVISOR_IO, 0x15, struct kvisor_irqfd)
+
+#define KVISOR_IRQCHIP_PIC_MASTER	0
+#define KVISOR_IRQCHIP_PIC_SLAVE	1
+#define KVISOR_IRQCHIP_IOAPIC		2
+#define KVISOR_IRQCHIP_PIT		3
+
+/* One chip's state; the layouts of data are in Documentation/api.rst. */
+struct kvisor_irqchip_state {
+	__u32 chip_id;		/* KVISOR_IRQCHIP_* */
+	__u32 padding;
+	__u8 data[512];
+};
+#define KVISOR_GET_IRQCHIP	_IOWR(KVISOR_IO, 0x16, struct kvisor_irqchip_state)
+#define KVISOR_SET_IRQCHIP	_IOW(KVISOR_IO, 0x17, struct kvisor_irqchip_state)
+
+/*
+ * The layouts of kvisor_irqchip_state.data, one per chip id.  Bytes of
+ * data after the layout are zero on GET and must be zero on SET.
+ */
+#define KVISOR_PIC_ICW4_NEEDED	(1u << 0)	/* ICW1.IC4 */
+#define KVISOR_PIC_SINGLE	(1u << 1)	/* ICW1.SNGL */
+#define KVISOR_PIC_LTIM		(1u << 2)	/* ICW1.LTIM: all inputs level */
+#define KVISOR_PIC_AUTO_EOI	(1u << 3)	/* ICW4.AEOI */
+#define KVISOR_PIC_ROTATE_AEOI	(1u << 4)	/* OCW2 rotate in auto-EOI mode */
+#define KVISOR_PIC_SPECIAL_MASK	(1u << 5)	/* OCW3 special mask mode */
+#define KVISOR_PIC_SFNM		(1u << 6)	/* ICW4 special fully nested */
+#define KVISOR_PIC_READ_ISR	(1u << 7)	/* OCW3: reads return ISR */
+#define KVISOR_PIC_POLL		(1u << 8)	/* OCW3 poll: next read polls */
+#define KVISOR_PIC_FLAGS	0x1ffu
+
+/* KVISOR_IRQCHIP_PIC_MASTER, KVISOR_IRQCHIP_PIC_SLAVE */
+struct kvisor_pic_state {
+	__u8 irr;		/* interrupt request register */
+	__u8 isr;		/* in-service register */
+	__u8 imr;		/* interrupt mask register (OCW1) */
+	__u8 elcr;		/* 1 = level (master 0xf8, slave 0xde settable) */
+	__u8 vector_base;	/* ICW2: bits 2:0 zero */
+	__u8 icw3;		/* master: slave inputs; slave: its id (0-7) */
+	__u8 priority_base;	/* the highest-priority IRQ (rotation): 0-7 */
+	__u8 init_step;		/* 0: ready; 1, 2, 3: ICW2, ICW3, ICW4 next */
+	__u32 flags;		/* KVISOR_PIC_* */
+};
+
+#define KVISOR_IOAPIC_PINS	24
+/* KVISOR_IRQCHIP_IOAPIC */
+struct kvisor_ioapic_state {
+	__u32 id;		/* IOAPICID: bits 27:24 */
+	__u32 ioregsel;		/* IOREGSEL: bits 7:0 */
+	/* 82093AA 3.2.4 layout; bits 55:17 and 12 (delivery status) zero */
+	__u64 redir[KVISOR_IOAPIC_PINS];
+};
+
+#define KVISOR_PIT_LATCH_COUNT	(1u << 0)	/* latched_count is valid */
+#define KVISOR_PIT_LATCH_STATUS	(1u << 1)	/* status byte latched */
+#define KVISOR_PIT_READ_MSB	(1u << 2)	/* lobyte/hibyte: MSB next */
+#define KVISOR_PIT_WRITE_MSB	(1u << 3)	/* lobyte/hibyte: MSB next */
+#define KVISOR_PIT_LATCH_MSB	(1u << 4)	/* latched count: MSB next */
+#define KVISOR_PIT_NULL_COUNT	(1u << 5)	/* control word written, no count */
+#define KVISOR_PIT_COUNTING	(1u << 6)	/* counting (else holding) */
+#define KVISOR_PIT_TRIGGERED	(1u << 7)	/* modes 1, 5: gate edge seen */
+#define KVISOR_PIT_CH_FLAGS	0xffu
+
+struct kvisor_pit_channel_state {
+	__u32 count;		/* the count register: 1-0x10000 */
+	__u16 latched_count;
+	__u8 status;		/* the latched status byte */
+	__u8 mode;		/* control word bits 5:0: RW, M (0-5), BCD */
+	__u64 elapsed;		/* PIT ticks since the count was loaded */
+	__u8 gate;		/* 0 or 1 (channels 0, 1: always 1) */
+	__u8 write_lsb;		/* lobyte/hibyte: the LSB written first */
+	__u8 padding[2];	/* zero */
+	__u32 flags;		/* KVISOR_PIT_* */
+};
+
+/* KVISOR_IRQCHIP_PIT */
+struct kvisor_pit_state {
+	struct kvisor_pit_channel_state ch[3];
+	__u8 port61;		/* port 0x61 bits 3:0 as written */
+	__u8 padding[7];	/* zero */
+};
 
 /* ------------------------------------------------------------------ */
 /* vCPU fd                                                            */
@@ -207,6 +324,24 @@ struct kvisor_vcpu_stats {
 #define KVISOR_GET_CPUID	_IOWR(KVISOR_IO, 0x28, struct kvisor_cpuid)
 #define KVISOR_INJECT_EVENT	_IOW(KVISOR_IO, 0x29, struct kvisor_event)
 #define KVISOR_GET_STATS	_IOR(KVISOR_IO, 0x2a, struct kvisor_vcpu_stats)
+
+/* With an irqchip: the local APIC's register page (xAPIC layout). */
+struct kvisor_lapic_state {
+	__u8 regs[1024];
+};
+#define KVISOR_GET_LAPIC	_IOR(KVISOR_IO, 0x2b, struct kvisor_lapic_state)
+#define KVISOR_SET_LAPIC	_IOW(KVISOR_IO, 0x2c, struct kvisor_lapic_state)
+
+/* With an irqchip: a vCPU's run state (SMP start-up by INIT/SIPI). */
+#define KVISOR_MP_STATE_RUNNABLE	0
+#define KVISOR_MP_STATE_HALTED		1
+#define KVISOR_MP_STATE_WAIT_SIPI	2
+struct kvisor_mp_state {
+	__u32 state;		/* KVISOR_MP_STATE_* */
+	__u32 padding;
+};
+#define KVISOR_GET_MP_STATE	_IOR(KVISOR_IO, 0x2d, struct kvisor_mp_state)
+#define KVISOR_SET_MP_STATE	_IOW(KVISOR_IO, 0x2e, struct kvisor_mp_state)
 
 /* ------------------------------------------------------------------ */
 /* The run structure, mmap()ed from a vCPU fd at offset 0             */
