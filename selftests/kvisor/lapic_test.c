@@ -587,6 +587,99 @@ TEST(ipi_x2apic)
 	ipi_test(_metadata, g_ipi_x2, g_ipi_x2_end, g_ipi_x2_ap, g_ipi_x2_isr);
 }
 
+/*
+ * 4 vCPUs in xAPIC flat logical mode (LDR bit = APIC ID): the BSP sends
+ * an all-excluding-self IPI, a logical IPI to APs 2 and 3, a physical
+ * broadcast (0xFF) that reaches itself too, then "done" by shorthand.
+ * Each ISR counts per vCPU and vector at 0x20300 + id * 0x20 + slot * 4.
+ */
+extern const uint8_t g_smp4_ap[], g_smp4_isr[];
+GUEST_ASM(g_smp4,
+	"mov rsi, 0xfee00000\nmov dword ptr [rsi + 0xf0], 0x1ff\n"
+	"sti\n"
+	"1: cmp dword ptr [0x20200], 3\njb 1b\n"
+	"mov dword ptr [rsi + 0x300], 0xc0048\n"	/* all but self */
+	"mov dword ptr [rsi + 0x310], 0x0c000000\n"
+	"mov dword ptr [rsi + 0x300], 0x849\n"		/* logical 0x0c */
+	"mov dword ptr [rsi + 0x310], 0xff000000\n"
+	"mov dword ptr [rsi + 0x300], 0x4a\n"		/* physical 0xff */
+	"2: mov eax, [0x20324]\nadd eax, [0x20344]\nadd eax, [0x20364]\n"
+	"add eax, [0x20328]\nadd eax, [0x20348]\nadd eax, [0x20368]\n"
+	"add eax, [0x2032c]\nadd eax, [0x2034c]\nadd eax, [0x2036c]\n"
+	"cmp eax, 8\njb 2b\n"
+	"mov dword ptr [0x20208], 1\n"
+	"mov dword ptr [rsi + 0x300], 0xc004b\n"	/* wake them: done */
+	"nop\ncli\n"
+	"mov eax, [0x2030c]\nout 0x10, eax\n"	/* own physical broadcast */
+	"mov eax, [0x20304]\nout 0x10, eax\n"	/* own "all but self": 0 */
+	"cli\nhlt\n"
+	".globl g_smp4_ap\ng_smp4_ap:\n"
+	"mov rsi, 0xfee00000\nmov dword ptr [rsi + 0xf0], 0x1ff\n"
+	"mov eax, [rsi + 0x20]\nshr eax, 24\n"
+	"mov ecx, eax\nmov edx, 1\nshl edx, cl\nshl edx, 24\n"
+	"mov [rsi + 0xd0], edx\n"			/* LDR: flat, bit = id */
+	"lock inc dword ptr [0x20200]\n"
+	"3: sti\nhlt\ncli\ncmp dword ptr [0x20208], 0\nje 3b\n"
+	"mov eax, [rsi + 0x20]\nshr eax, 24\nshl eax, 5\n"
+	"mov ecx, [0x20304 + rax]\nshl ecx, 8\nor ecx, [0x20308 + rax]\n"
+	"shl ecx, 8\nor ecx, [0x2030c + rax]\n"
+	"mov eax, ecx\nout 0x10, eax\n"
+	"cli\nhlt\n"
+	".globl g_smp4_isr\ng_smp4_isr:\n"
+	"push rax\npush rsi\npush rdx\n"
+	"mov rsi, 0xfee00000\n"
+	"mov eax, [rsi + 0x20]\nshr eax, 24\nshl eax, 5\n"
+	"lea rdx, [0x20300 + rax]\n"
+	/* which vector: the highest ISR bit of word 2 (0x40-0x5f) */
+	"mov eax, [rsi + 0x120]\nbsr eax, eax\nsub eax, 7\n"
+	"lock inc dword ptr [rdx + rax * 4]\n"
+	"mov dword ptr [rsi + 0xb0], 0\n"
+	"pop rdx\npop rsi\npop rax\niretq\n");
+
+TEST(ipi_four_vcpus_shorthand_logical_broadcast)
+{
+	struct kvisor_mp_state mp = { .state = KVISOR_MP_STATE_RUNNABLE };
+	struct ap_thread t[3] = { 0 };
+	struct kvisor_regs r;
+	struct vcpu v, ap[3];
+	struct vm vm;
+	pthread_t th[3];
+	int i;
+
+	VM_CREATE_OR_SKIP(&vm);
+	ASSERT_EQ(0, create_irqchip_vm(&vm));
+	ASSERT_EQ(0, vcpu_add(&vm, &v, 0));
+	vm_load_code(&vm, g_smp4, g_smp4_end);
+	ASSERT_EQ(0, vcpu_setup_mode(&v, MODE_LONG, CODE_GPA));
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, vcpu_add(&vm, &ap[i], i + 1));
+		ASSERT_EQ(0, vcpu_setup_mode(&ap[i], MODE_LONG,
+					     GPA_OF(g_smp4, g_smp4_ap)));
+		ASSERT_EQ(0, vcpu_get_regs(&ap[i], &r));
+		r.rsp = STACK_TOP - 0x4000 * (i + 1);
+		ASSERT_EQ(0, vcpu_set_regs(&ap[i], &r));
+		ASSERT_EQ(0, ioctl(ap[i].fd, KVISOR_SET_MP_STATE, &mp));
+	}
+	for (i = 0x48; i <= 0x4b; i++)
+		set_gate(&vm, i, GPA_OF(g_smp4, g_smp4_isr));
+	for (i = 0; i < 3; i++) {
+		t[i].v = &ap[i];
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, ap_fn, &t[i]));
+	}
+	EXPECT_EQ(1, EXPECT_OUT(&v, PORT_REPORT));
+	EXPECT_EQ(0, EXPECT_OUT(&v, PORT_REPORT));
+	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, pthread_join(th[i], NULL));
+		ASSERT_EQ(0, t[i].err) TH_LOG("AP %d: %s", i + 1, t[i].msg);
+		ASSERT_EQ(1, t[i].n);
+		/* 0x48 (all but self) once; 0x49 (logical 0x0c) on 2, 3; 0x4a */
+		EXPECT_EQ(i >= 1 ? 0x010101 : 0x010001, t[i].vals[0])
+			TH_LOG("AP %d counts %#x", i + 1, t[i].vals[0]);
+	}
+	vm_destroy(&vm);
+}
+
 /* ---------------------------------------------------------------- */
 /* Bad input                                                        */
 /* ---------------------------------------------------------------- */
