@@ -82,6 +82,7 @@ static uint64_t mem64(struct vm *vm, uint64_t gpa)
 
 GUEST_ASM(g_regs,
 	"mov rsi, 0xfee00000\n"
+	"mov dword ptr [rsi + 0xb0], 0\n"		/* EOI, ISR empty */
 	"mov eax, [rsi + 0x30]\nout 0x10, eax\n"	/* VER */
 	"mov eax, [rsi + 0x20]\nout 0x10, eax\n"	/* ID */
 	"mov eax, [rsi + 0xf0]\nout 0x10, eax\n"	/* SVR */
