@@ -40,7 +40,8 @@ static void set_gate(struct vm *vm, unsigned int vec, uint64_t gpa)
 }
 
 extern const uint8_t g_selfipi_isr[], g_x2_isr[], g_tscdl_isr[],
-	g_oneshot_isr[], g_periodic_isr[], g_sleep_isr[], g_storm_isr[];
+	g_oneshot_isr[], g_periodic_isr[], g_sleep_isr[], g_storm_isr[],
+	g_outside_isr[];
 
 #define GPA_OF(blob, label)	(CODE_GPA + (uint64_t)((label) - (blob)))
 
@@ -353,6 +354,33 @@ TEST(timer_periodic)
 	EXPECT_EQ(0, EXPECT_OUT(&v, PORT_REPORT));
 	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
 	EXPECT_GE(*(uint32_t *)(vm.mem + FLAG_GPA), 5);
+	vm_destroy(&vm);
+}
+
+/* the timer runs while the vCPU thread is in userspace */
+GUEST_ASM(g_outside,
+	"mov rsi, 0xfee00000\n"
+	"mov dword ptr [rsi + 0xf0], 0x1ff\n"
+	"mov dword ptr [rsi + 0x320], 0x43\n"
+	"mov dword ptr [rsi + 0x3e0], 0xb\n"
+	"mov dword ptr [rsi + 0x380], 50000000\n"	/* 50 ms */
+	"sti\n"
+	"mov eax, [0x20000]\nout 0x10, eax\n"
+	"mov eax, [0x20000]\nout 0x10, eax\n"
+	"cli\nhlt\n"
+	XAPIC_ISR(g_outside_isr));
+
+TEST(timer_runs_outside_the_guest)
+{
+	struct vm vm;
+	struct vcpu v;
+
+	IRQCHIP_SETUP(&vm, &v, g_outside);
+	set_gate(&vm, 0x43, GPA_OF(g_outside, g_outside_isr));
+	EXPECT_EQ(0, EXPECT_OUT(&v, PORT_REPORT));
+	usleep(200000);		/* at least 200 ms: the count expired */
+	EXPECT_EQ(1, EXPECT_OUT(&v, PORT_REPORT));
+	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
 	vm_destroy(&vm);
 }
 
