@@ -1646,6 +1646,7 @@ long kvisor_lapic_ioctl(struct kvisor_vcpu *vcpu, unsigned int ioctl,
 {
 	struct kvisor_lapic *l = vcpu->lapic;
 	struct kvisor_mp_state mp;
+	unsigned long flags;
 	u8 *regs;
 	long r;
 
@@ -1654,7 +1655,10 @@ long kvisor_lapic_ioctl(struct kvisor_vcpu *vcpu, unsigned int ioctl,
 		regs = kmalloc(sizeof(l->regs), GFP_KERNEL);
 		if (!regs)
 			return -ENOMEM;
+		/* IRR/TMR change under senders: one consistent snapshot */
+		spin_lock_irqsave(&l->lock, flags);
 		memcpy(regs, l->regs, sizeof(l->regs));
+		spin_unlock_irqrestore(&l->lock, flags);
 		*(u32 *)(regs + LAPIC_TMCCT) = lapic_timer_current(l);
 		*(u32 *)(regs + LAPIC_ICR) &= ~BIT(12);
 		r = copy_to_user(argp, regs, sizeof(l->regs)) ? -EFAULT : 0;
