@@ -534,6 +534,57 @@ TEST(init_sipi_starts_ap)
 }
 
 /*
+ * INIT while the AP's thread is in userspace after an exit, then a SIPI;
+ * then a SIPI to the running AP, which ignores it.  One thread: the AP's
+ * RUNs are interleaved with the BSP's.
+ */
+GUEST_ASM(g_ap_busy, "mov eax, 0x77\nout 0x10, eax\n1: pause\njmp 1b\n");
+
+GUEST_ASM(g_bsp_init_mid,
+	"mov rsi, 0xfee00000\n"
+	"mov dword ptr [rsi + 0x310], 0x01000000\n"
+	"mov dword ptr [rsi + 0x300], 0x4500\n"	/* INIT */
+	"mov dword ptr [rsi + 0x300], 0x4630\n"	/* SIPI 0x30 */
+	"mov eax, 1\nout 0x10, eax\n"
+	"mov dword ptr [rsi + 0x300], 0x4631\n"	/* SIPI, AP running */
+	"mov eax, 2\nout 0x10, eax\n"
+	"cli\nhlt\n");
+
+TEST(init_mid_exit_and_sipi_to_running_vcpu)
+{
+	struct kvisor_mp_state mp = { .state = KVISOR_MP_STATE_RUNNABLE };
+	struct kvisor_sregs s;
+	struct kvisor_regs r;
+	struct vm vm;
+	struct vcpu v, ap;
+
+	IRQCHIP_SETUP(&vm, &v, g_bsp_init_mid);
+	ASSERT_EQ(0, vcpu_add(&vm, &ap, 1));
+	vm_load(&vm, 0x30000, g_ap16, GUEST_LEN(g_ap16));
+	vm_load(&vm, 0x31000, g_ap_busy, GUEST_LEN(g_ap_busy));
+	ASSERT_EQ(0, vcpu_setup_mode(&ap, MODE_LONG, 0x31000));
+	ASSERT_EQ(0, vcpu_get_regs(&ap, &r));
+	r.rsp = AP_STACK;
+	ASSERT_EQ(0, vcpu_set_regs(&ap, &r));
+	ASSERT_EQ(0, ioctl(ap.fd, KVISOR_SET_MP_STATE, &mp));
+	EXPECT_EQ(0x77, EXPECT_OUT(&ap, PORT_REPORT));	/* AP in userspace */
+	EXPECT_EQ(1, EXPECT_OUT(&v, PORT_REPORT));	/* INIT, SIPI sent */
+	ASSERT_EQ(0, ioctl(ap.fd, KVISOR_GET_MP_STATE, &mp));
+	EXPECT_EQ(KVISOR_MP_STATE_RUNNABLE, mp.state);	/* INIT + SIPI done */
+	ASSERT_EQ(0, vcpu_get_sregs(&ap, &s));
+	EXPECT_EQ(0x3000, s.cs.selector);
+	EXPECT_EQ(0x30000, s.cs.base);
+	EXPECT_EQ(0, s.cr0 & 1);			/* real mode */
+	EXPECT_EQ(0, s.efer);
+	EXPECT_EQ(2, EXPECT_OUT(&v, PORT_REPORT));	/* second SIPI */
+	EXPECT_EQ(0x5150, EXPECT_OUT(&ap, PORT_REPORT));
+	EXPECT_EQ(0x3000, EXPECT_OUT(&ap, PORT_REPORT));
+	RUN_EXPECT(&ap, KVISOR_EXIT_HLT);
+	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
+	vm_destroy(&vm);
+}
+
+/*
  * BSP and AP in long mode; the AP waits in HLT for vector 0x48 from the
  * BSP, which waits for the AP's EOI'd acknowledgement.  @X2: both in
  * x2APIC mode, ICR as one MSR.
