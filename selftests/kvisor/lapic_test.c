@@ -43,6 +43,9 @@ extern const uint8_t g_selfipi_isr[], g_x2_isr[], g_tscdl_isr[],
 	g_oneshot_isr[], g_periodic_isr[], g_sleep_isr[], g_storm_isr[],
 	g_outside_isr[];
 
+/* Bochs runs these at a few MIPS: generous per-test timeouts. */
+EMPTY_FIXTURE(lapic)
+
 #define GPA_OF(blob, label)	(CODE_GPA + (uint64_t)((label) - (blob)))
 
 static int create_irqchip_vm(struct vm *vm)
@@ -111,7 +114,7 @@ GUEST_ASM(g_regs,
 	"mov eax, [rsi + 0x390]\nout 0x10, eax\n"	/* TMCCT counts */
 	"cli\nhlt\n");
 
-TEST(xapic_registers)
+TEST_F_TIMEOUT(lapic, xapic_registers, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -148,7 +151,7 @@ GUEST_ASM(g_x2regs,
 	"wrmsr\n"					/* x2APIC -> xAPIC: #GP */
 	"cli\nhlt\n");
 
-TEST(x2apic_registers)
+TEST_F_TIMEOUT(lapic, x2apic_registers, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -171,7 +174,7 @@ GUEST_ASM(g_x2gp,
 	"mov ecx, 0x831\nrdmsr\n"
 	"cli\nhlt\n");
 
-TEST(x2apic_reserved_register_gp)
+TEST_F_TIMEOUT(lapic, x2apic_reserved_register_gp, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -186,7 +189,7 @@ GUEST_ASM(g_x2_in_xapic,
 	"mov ecx, 0x802\nrdmsr\n"
 	"cli\nhlt\n");
 
-TEST(x2apic_msr_in_xapic_mode_gp)
+TEST_F_TIMEOUT(lapic, x2apic_msr_in_xapic_mode_gp, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -216,7 +219,7 @@ GUEST_ASM(g_selfipi,
 	"cli\nhlt\n"
 	XAPIC_ISR(g_selfipi_isr));
 
-TEST(self_ipi_xapic)
+TEST_F_TIMEOUT(lapic, self_ipi_xapic, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -250,7 +253,7 @@ GUEST_ASM(g_x2selfipi,
 	"mov ecx, 0x80b\nxor eax, eax\nxor edx, edx\nwrmsr\n"
 	"pop rdx\npop rcx\npop rax\niretq\n");
 
-TEST(self_ipi_x2apic)
+TEST_F_TIMEOUT(lapic, self_ipi_x2apic, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -283,7 +286,7 @@ GUEST_ASM(g_tscdl,
 	"cli\nhlt\n"
 	XAPIC_ISR(g_tscdl_isr));
 
-TEST(timer_tsc_deadline)
+TEST_F_TIMEOUT(lapic, timer_tsc_deadline, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -314,7 +317,7 @@ GUEST_ASM(g_oneshot,
 	"cli\nhlt\n"
 	XAPIC_ISR(g_oneshot_isr));
 
-TEST(timer_oneshot)
+TEST_F_TIMEOUT(lapic, timer_oneshot, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -344,7 +347,7 @@ GUEST_ASM(g_periodic,
 	"cli\nhlt\n"
 	XAPIC_ISR(g_periodic_isr));
 
-TEST(timer_periodic)
+TEST_F_TIMEOUT(lapic, timer_periodic, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -370,7 +373,7 @@ GUEST_ASM(g_outside,
 	"cli\nhlt\n"
 	XAPIC_ISR(g_outside_isr));
 
-TEST(timer_runs_outside_the_guest)
+TEST_F_TIMEOUT(lapic, timer_runs_outside_the_guest, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -404,7 +407,7 @@ GUEST_ASM(g_sleep,
 	"cli\nhlt\n"
 	XAPIC_ISR(g_sleep_isr));
 
-TEST(hlt_sleeps)
+TEST_F_TIMEOUT(lapic, hlt_sleeps, 300)
 {
 	struct kvisor_vcpu_stats st;
 	struct vm vm;
@@ -431,7 +434,7 @@ static void on_alarm(int sig)
 	(void)sig;
 }
 
-TEST(cli_hlt_reported_once)
+TEST_F_TIMEOUT(lapic, cli_hlt_reported_once, 300)
 {
 	struct sigaction sa = { .sa_handler = on_alarm };
 	struct kvisor_mp_state mp;
@@ -508,7 +511,7 @@ GUEST_ASM(g_bsp_sipi,
 	"mov eax, 1\nout 0x10, eax\n"
 	"cli\nhlt\n");
 
-TEST(init_sipi_starts_ap)
+TEST_F_TIMEOUT(lapic, init_sipi_starts_ap, 300)
 {
 	struct kvisor_mp_state mp;
 	struct ap_thread t = { 0 };
@@ -550,7 +553,7 @@ GUEST_ASM(g_bsp_init_mid,
 	"mov eax, 2\nout 0x10, eax\n"
 	"cli\nhlt\n");
 
-TEST(init_mid_exit_and_sipi_to_running_vcpu)
+TEST_F_TIMEOUT(lapic, init_mid_exit_and_sipi_to_running_vcpu, 300)
 {
 	struct kvisor_mp_state mp = { .state = KVISOR_MP_STATE_RUNNABLE };
 	struct kvisor_sregs s;
@@ -657,12 +660,12 @@ static void ipi_test(struct __test_metadata *_metadata, const uint8_t *code,
 	vm_destroy(&vm);
 }
 
-TEST(ipi_xapic)
+TEST_F_TIMEOUT(lapic, ipi_xapic, 300)
 {
 	ipi_test(_metadata, g_ipi_x, g_ipi_x_end, g_ipi_x_ap, g_ipi_x_isr);
 }
 
-TEST(ipi_x2apic)
+TEST_F_TIMEOUT(lapic, ipi_x2apic, 300)
 {
 	ipi_test(_metadata, g_ipi_x2, g_ipi_x2_end, g_ipi_x2_ap, g_ipi_x2_isr);
 }
@@ -716,7 +719,7 @@ GUEST_ASM(g_smp4,
 	"mov dword ptr [rsi + 0xb0], 0\n"
 	"pop rdx\npop rsi\npop rax\niretq\n");
 
-TEST(ipi_four_vcpus_shorthand_logical_broadcast)
+TEST_F_TIMEOUT(lapic, ipi_four_vcpus_shorthand_logical_broadcast, 300)
 {
 	struct kvisor_mp_state mp = { .state = KVISOR_MP_STATE_RUNNABLE };
 	struct ap_thread t[3] = { 0 };
@@ -764,7 +767,7 @@ TEST(ipi_four_vcpus_shorthand_logical_broadcast)
 /* Bad input                                                        */
 /* ---------------------------------------------------------------- */
 
-TEST(vcpu_ioctls_without_irqchip)
+TEST_F_TIMEOUT(lapic, vcpu_ioctls_without_irqchip, 300)
 {
 	struct kvisor_lapic_state ls;
 	struct kvisor_mp_state mp = { 0 };
@@ -784,7 +787,7 @@ TEST(vcpu_ioctls_without_irqchip)
 	vm_destroy(&vm);
 }
 
-TEST(lapic_state_bad_input)
+TEST_F_TIMEOUT(lapic, lapic_state_bad_input, 300)
 {
 	struct kvisor_lapic_state ls, ls2;
 	struct kvisor_mp_state mp = { 0 };
@@ -861,7 +864,7 @@ GUEST_ASM(g_storm,
 	"cli\nhlt\n"
 	XAPIC_ISR(g_storm_isr));
 
-TEST(hostile_timer_and_ipi_storm)
+TEST_F_TIMEOUT(lapic, hostile_timer_and_ipi_storm, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -881,7 +884,7 @@ GUEST_ASM(g_base_ram,
 	"mov ecx, 0x1b\nrdmsr\nout 0x10, eax\n"
 	"cli\nhlt\n");
 
-TEST(hostile_apic_base_over_ram)
+TEST_F_TIMEOUT(lapic, hostile_apic_base_over_ram, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -901,7 +904,7 @@ GUEST_ASM(g_cpuid,
 	"mov eax, 0x40000000\ncpuid\nmov eax, ebx\nout 0x10, eax\n"
 	"cli\nhlt\n");
 
-TEST(cpuid_bits)
+TEST_F_TIMEOUT(lapic, cpuid_bits, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -932,7 +935,7 @@ GUEST_ASM(g_kvmclock,
 	"mov eax, [0x20504]\nout 0x10, eax\n"		/* wall sec */
 	"cli\nhlt\n");
 
-TEST(kvmclock_pages)
+TEST_F_TIMEOUT(lapic, kvmclock_pages, 300)
 {
 	struct vm vm;
 	struct vcpu v;
