@@ -11,6 +11,7 @@
  * leave the host responsive.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -291,6 +292,17 @@ TEST_F_TIMEOUT(lapic, timer_tsc_deadline, 300)
 	struct vm vm;
 	struct vcpu v;
 
+	cpu_set_t one;
+
+	/*
+	 * One host CPU: kvisor gives the guest the host's TSC plus an
+	 * offset, and the svm box's two TSCs are not synchronized (more so
+	 * after hotplug_test re-onlines a CPU), so a thread moving between
+	 * them would see its deadline move.
+	 */
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(one), &one));
 	IRQCHIP_SETUP(&vm, &v, g_tscdl);
 	set_gate(&vm, 0x42, GPA_OF(g_tscdl, g_tscdl_isr));
 	EXPECT_EQ(1, EXPECT_OUT(&v, PORT_REPORT));
