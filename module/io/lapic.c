@@ -1345,10 +1345,19 @@ void kvisor_lapic_cpuid_adjust(struct kvisor_vcpu *vcpu)
 			/* x2APIC (21), TSC-deadline (24); APIC (EDX 9) */
 			e->ecx |= BIT(21) | BIT(24);
 			e->edx |= BIT(9);
+			/*
+			 * No thermal/power MSRs behind the thermal LVT: hide
+			 * EIST, TM2 (ECX 7, 8), ACPI, TM, PBE (EDX 22, 29, 31)
+			 */
+			e->ecx &= ~(BIT(7) | BIT(8));
+			e->edx &= ~(BIT(22) | BIT(29) | BIT(31));
 			e->ebx = (e->ebx & 0x00ffffff) | (vcpu->id << 24);
 			break;
 		case 6:
-			e->eax |= BIT(2);		/* ARAT */
+			/* ARAT only: no DTS, turbo, HWP, thresholds */
+			e->eax = BIT(2);
+			e->ebx = 0;
+			e->edx = 0;
 			break;
 		case 0xb:
 			e->edx = vcpu->id;		/* x2APIC ID */
@@ -1637,6 +1646,7 @@ long kvisor_lapic_ioctl(struct kvisor_vcpu *vcpu, unsigned int ioctl,
 {
 	struct kvisor_lapic *l = vcpu->lapic;
 	struct kvisor_mp_state mp;
+	unsigned long flags;
 	u8 *regs;
 	long r;
 
@@ -1645,7 +1655,10 @@ long kvisor_lapic_ioctl(struct kvisor_vcpu *vcpu, unsigned int ioctl,
 		regs = kmalloc(sizeof(l->regs), GFP_KERNEL);
 		if (!regs)
 			return -ENOMEM;
+		/* IRR/TMR change under senders: one consistent snapshot */
+		spin_lock_irqsave(&l->lock, flags);
 		memcpy(regs, l->regs, sizeof(l->regs));
+		spin_unlock_irqrestore(&l->lock, flags);
 		*(u32 *)(regs + LAPIC_TMCCT) = lapic_timer_current(l);
 		*(u32 *)(regs + LAPIC_ICR) &= ~BIT(12);
 		r = copy_to_user(argp, regs, sizeof(l->regs)) ? -EFAULT : 0;

@@ -11,6 +11,7 @@
  * leave the host responsive.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,7 +41,11 @@ static void set_gate(struct vm *vm, unsigned int vec, uint64_t gpa)
 }
 
 extern const uint8_t g_selfipi_isr[], g_x2_isr[], g_tscdl_isr[],
-	g_oneshot_isr[], g_periodic_isr[], g_sleep_isr[], g_storm_isr[];
+	g_oneshot_isr[], g_periodic_isr[], g_sleep_isr[], g_storm_isr[],
+	g_outside_isr[];
+
+/* Bochs runs these at a few MIPS: generous per-test timeouts. */
+EMPTY_FIXTURE(lapic)
 
 #define GPA_OF(blob, label)	(CODE_GPA + (uint64_t)((label) - (blob)))
 
@@ -82,6 +87,7 @@ static uint64_t mem64(struct vm *vm, uint64_t gpa)
 
 GUEST_ASM(g_regs,
 	"mov rsi, 0xfee00000\n"
+	"mov dword ptr [rsi + 0xb0], 0\n"		/* EOI, ISR empty */
 	"mov eax, [rsi + 0x30]\nout 0x10, eax\n"	/* VER */
 	"mov eax, [rsi + 0x20]\nout 0x10, eax\n"	/* ID */
 	"mov eax, [rsi + 0xf0]\nout 0x10, eax\n"	/* SVR */
@@ -109,7 +115,7 @@ GUEST_ASM(g_regs,
 	"mov eax, [rsi + 0x390]\nout 0x10, eax\n"	/* TMCCT counts */
 	"cli\nhlt\n");
 
-TEST(xapic_registers)
+TEST_F_TIMEOUT(lapic, xapic_registers, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -146,7 +152,7 @@ GUEST_ASM(g_x2regs,
 	"wrmsr\n"					/* x2APIC -> xAPIC: #GP */
 	"cli\nhlt\n");
 
-TEST(x2apic_registers)
+TEST_F_TIMEOUT(lapic, x2apic_registers, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -169,7 +175,7 @@ GUEST_ASM(g_x2gp,
 	"mov ecx, 0x831\nrdmsr\n"
 	"cli\nhlt\n");
 
-TEST(x2apic_reserved_register_gp)
+TEST_F_TIMEOUT(lapic, x2apic_reserved_register_gp, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -184,7 +190,7 @@ GUEST_ASM(g_x2_in_xapic,
 	"mov ecx, 0x802\nrdmsr\n"
 	"cli\nhlt\n");
 
-TEST(x2apic_msr_in_xapic_mode_gp)
+TEST_F_TIMEOUT(lapic, x2apic_msr_in_xapic_mode_gp, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -214,7 +220,7 @@ GUEST_ASM(g_selfipi,
 	"cli\nhlt\n"
 	XAPIC_ISR(g_selfipi_isr));
 
-TEST(self_ipi_xapic)
+TEST_F_TIMEOUT(lapic, self_ipi_xapic, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -248,7 +254,7 @@ GUEST_ASM(g_x2selfipi,
 	"mov ecx, 0x80b\nxor eax, eax\nxor edx, edx\nwrmsr\n"
 	"pop rdx\npop rcx\npop rax\niretq\n");
 
-TEST(self_ipi_x2apic)
+TEST_F_TIMEOUT(lapic, self_ipi_x2apic, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -281,11 +287,22 @@ GUEST_ASM(g_tscdl,
 	"cli\nhlt\n"
 	XAPIC_ISR(g_tscdl_isr));
 
-TEST(timer_tsc_deadline)
+TEST_F_TIMEOUT(lapic, timer_tsc_deadline, 300)
 {
 	struct vm vm;
 	struct vcpu v;
 
+	cpu_set_t one;
+
+	/*
+	 * One host CPU: kvisor gives the guest the host's TSC plus an
+	 * offset, and the svm box's two TSCs are not synchronized (more so
+	 * after hotplug_test re-onlines a CPU), so a thread moving between
+	 * them would see its deadline move.
+	 */
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(one), &one));
 	IRQCHIP_SETUP(&vm, &v, g_tscdl);
 	set_gate(&vm, 0x42, GPA_OF(g_tscdl, g_tscdl_isr));
 	EXPECT_EQ(1, EXPECT_OUT(&v, PORT_REPORT));
@@ -312,7 +329,7 @@ GUEST_ASM(g_oneshot,
 	"cli\nhlt\n"
 	XAPIC_ISR(g_oneshot_isr));
 
-TEST(timer_oneshot)
+TEST_F_TIMEOUT(lapic, timer_oneshot, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -342,7 +359,7 @@ GUEST_ASM(g_periodic,
 	"cli\nhlt\n"
 	XAPIC_ISR(g_periodic_isr));
 
-TEST(timer_periodic)
+TEST_F_TIMEOUT(lapic, timer_periodic, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -352,6 +369,33 @@ TEST(timer_periodic)
 	EXPECT_EQ(0, EXPECT_OUT(&v, PORT_REPORT));
 	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
 	EXPECT_GE(*(uint32_t *)(vm.mem + FLAG_GPA), 5);
+	vm_destroy(&vm);
+}
+
+/* the timer runs while the vCPU thread is in userspace */
+GUEST_ASM(g_outside,
+	"mov rsi, 0xfee00000\n"
+	"mov dword ptr [rsi + 0xf0], 0x1ff\n"
+	"mov dword ptr [rsi + 0x320], 0x43\n"
+	"mov dword ptr [rsi + 0x3e0], 0xb\n"
+	"mov dword ptr [rsi + 0x380], 50000000\n"	/* 50 ms */
+	"sti\n"
+	"mov eax, [0x20000]\nout 0x10, eax\n"
+	"mov eax, [0x20000]\nout 0x10, eax\n"
+	"cli\nhlt\n"
+	XAPIC_ISR(g_outside_isr));
+
+TEST_F_TIMEOUT(lapic, timer_runs_outside_the_guest, 300)
+{
+	struct vm vm;
+	struct vcpu v;
+
+	IRQCHIP_SETUP(&vm, &v, g_outside);
+	set_gate(&vm, 0x43, GPA_OF(g_outside, g_outside_isr));
+	EXPECT_EQ(0, EXPECT_OUT(&v, PORT_REPORT));
+	usleep(200000);		/* at least 200 ms: the count expired */
+	EXPECT_EQ(1, EXPECT_OUT(&v, PORT_REPORT));
+	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
 	vm_destroy(&vm);
 }
 
@@ -375,7 +419,7 @@ GUEST_ASM(g_sleep,
 	"cli\nhlt\n"
 	XAPIC_ISR(g_sleep_isr));
 
-TEST(hlt_sleeps)
+TEST_F_TIMEOUT(lapic, hlt_sleeps, 300)
 {
 	struct kvisor_vcpu_stats st;
 	struct vm vm;
@@ -402,7 +446,7 @@ static void on_alarm(int sig)
 	(void)sig;
 }
 
-TEST(cli_hlt_reported_once)
+TEST_F_TIMEOUT(lapic, cli_hlt_reported_once, 300)
 {
 	struct sigaction sa = { .sa_handler = on_alarm };
 	struct kvisor_mp_state mp;
@@ -479,7 +523,7 @@ GUEST_ASM(g_bsp_sipi,
 	"mov eax, 1\nout 0x10, eax\n"
 	"cli\nhlt\n");
 
-TEST(init_sipi_starts_ap)
+TEST_F_TIMEOUT(lapic, init_sipi_starts_ap, 300)
 {
 	struct kvisor_mp_state mp;
 	struct ap_thread t = { 0 };
@@ -501,6 +545,57 @@ TEST(init_sipi_starts_ap)
 	ASSERT_EQ(2, t.n);
 	EXPECT_EQ(0x5150, t.vals[0]);
 	EXPECT_EQ(0x3000, t.vals[1]);
+	vm_destroy(&vm);
+}
+
+/*
+ * INIT while the AP's thread is in userspace after an exit, then a SIPI;
+ * then a SIPI to the running AP, which ignores it.  One thread: the AP's
+ * RUNs are interleaved with the BSP's.
+ */
+GUEST_ASM(g_ap_busy, "mov eax, 0x77\nout 0x10, eax\n1: pause\njmp 1b\n");
+
+GUEST_ASM(g_bsp_init_mid,
+	"mov rsi, 0xfee00000\n"
+	"mov dword ptr [rsi + 0x310], 0x01000000\n"
+	"mov dword ptr [rsi + 0x300], 0x4500\n"	/* INIT */
+	"mov dword ptr [rsi + 0x300], 0x4630\n"	/* SIPI 0x30 */
+	"mov eax, 1\nout 0x10, eax\n"
+	"mov dword ptr [rsi + 0x300], 0x4631\n"	/* SIPI, AP running */
+	"mov eax, 2\nout 0x10, eax\n"
+	"cli\nhlt\n");
+
+TEST_F_TIMEOUT(lapic, init_mid_exit_and_sipi_to_running_vcpu, 300)
+{
+	struct kvisor_mp_state mp = { .state = KVISOR_MP_STATE_RUNNABLE };
+	struct kvisor_sregs s;
+	struct kvisor_regs r;
+	struct vm vm;
+	struct vcpu v, ap;
+
+	IRQCHIP_SETUP(&vm, &v, g_bsp_init_mid);
+	ASSERT_EQ(0, vcpu_add(&vm, &ap, 1));
+	vm_load(&vm, 0x30000, g_ap16, GUEST_LEN(g_ap16));
+	vm_load(&vm, 0x31000, g_ap_busy, GUEST_LEN(g_ap_busy));
+	ASSERT_EQ(0, vcpu_setup_mode(&ap, MODE_LONG, 0x31000));
+	ASSERT_EQ(0, vcpu_get_regs(&ap, &r));
+	r.rsp = AP_STACK;
+	ASSERT_EQ(0, vcpu_set_regs(&ap, &r));
+	ASSERT_EQ(0, ioctl(ap.fd, KVISOR_SET_MP_STATE, &mp));
+	EXPECT_EQ(0x77, EXPECT_OUT(&ap, PORT_REPORT));	/* AP in userspace */
+	EXPECT_EQ(1, EXPECT_OUT(&v, PORT_REPORT));	/* INIT, SIPI sent */
+	ASSERT_EQ(0, ioctl(ap.fd, KVISOR_GET_MP_STATE, &mp));
+	EXPECT_EQ(KVISOR_MP_STATE_RUNNABLE, mp.state);	/* INIT + SIPI done */
+	ASSERT_EQ(0, vcpu_get_sregs(&ap, &s));
+	EXPECT_EQ(0x3000, s.cs.selector);
+	EXPECT_EQ(0x30000, s.cs.base);
+	EXPECT_EQ(0, s.cr0 & 1);			/* real mode */
+	EXPECT_EQ(0, s.efer);
+	EXPECT_EQ(2, EXPECT_OUT(&v, PORT_REPORT));	/* second SIPI */
+	EXPECT_EQ(0x5150, EXPECT_OUT(&ap, PORT_REPORT));
+	EXPECT_EQ(0x3000, EXPECT_OUT(&ap, PORT_REPORT));
+	RUN_EXPECT(&ap, KVISOR_EXIT_HLT);
+	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
 	vm_destroy(&vm);
 }
 
@@ -577,21 +672,114 @@ static void ipi_test(struct __test_metadata *_metadata, const uint8_t *code,
 	vm_destroy(&vm);
 }
 
-TEST(ipi_xapic)
+TEST_F_TIMEOUT(lapic, ipi_xapic, 300)
 {
 	ipi_test(_metadata, g_ipi_x, g_ipi_x_end, g_ipi_x_ap, g_ipi_x_isr);
 }
 
-TEST(ipi_x2apic)
+TEST_F_TIMEOUT(lapic, ipi_x2apic, 300)
 {
 	ipi_test(_metadata, g_ipi_x2, g_ipi_x2_end, g_ipi_x2_ap, g_ipi_x2_isr);
+}
+
+/*
+ * 4 vCPUs in xAPIC flat logical mode (LDR bit = APIC ID): the BSP sends
+ * an all-excluding-self IPI, a logical IPI to APs 2 and 3, a physical
+ * broadcast (0xFF) that reaches itself too, then "done" by shorthand.
+ * Each ISR counts per vCPU and vector at 0x20300 + id * 0x20 + slot * 4.
+ */
+extern const uint8_t g_smp4_ap[], g_smp4_isr[];
+GUEST_ASM(g_smp4,
+	"mov rsi, 0xfee00000\nmov dword ptr [rsi + 0xf0], 0x1ff\n"
+	"sti\n"
+	"1: cmp dword ptr [0x20200], 3\njb 1b\n"
+	"mov dword ptr [rsi + 0x300], 0xc0048\n"	/* all but self */
+	"mov dword ptr [rsi + 0x310], 0x0c000000\n"
+	"mov dword ptr [rsi + 0x300], 0x849\n"		/* logical 0x0c */
+	"mov dword ptr [rsi + 0x310], 0xff000000\n"
+	"mov dword ptr [rsi + 0x300], 0x4a\n"		/* physical 0xff */
+	"2: mov eax, [0x20324]\nadd eax, [0x20344]\nadd eax, [0x20364]\n"
+	"add eax, [0x20328]\nadd eax, [0x20348]\nadd eax, [0x20368]\n"
+	"add eax, [0x2032c]\nadd eax, [0x2034c]\nadd eax, [0x2036c]\n"
+	"cmp eax, 8\njb 2b\n"
+	"mov dword ptr [0x20208], 1\n"
+	"mov dword ptr [rsi + 0x300], 0xc004b\n"	/* wake them: done */
+	"nop\ncli\n"
+	"mov eax, [0x2030c]\nout 0x10, eax\n"	/* own physical broadcast */
+	"mov eax, [0x20304]\nout 0x10, eax\n"	/* own "all but self": 0 */
+	"cli\nhlt\n"
+	".globl g_smp4_ap\ng_smp4_ap:\n"
+	"mov rsi, 0xfee00000\nmov dword ptr [rsi + 0xf0], 0x1ff\n"
+	"mov eax, [rsi + 0x20]\nshr eax, 24\n"
+	"mov ecx, eax\nmov edx, 1\nshl edx, cl\nshl edx, 24\n"
+	"mov [rsi + 0xd0], edx\n"			/* LDR: flat, bit = id */
+	"lock inc dword ptr [0x20200]\n"
+	"3: sti\nhlt\ncli\ncmp dword ptr [0x20208], 0\nje 3b\n"
+	"mov eax, [rsi + 0x20]\nshr eax, 24\nshl eax, 5\n"
+	"mov ecx, [0x20304 + rax]\nshl ecx, 8\nor ecx, [0x20308 + rax]\n"
+	"shl ecx, 8\nor ecx, [0x2030c + rax]\n"
+	"mov eax, ecx\nout 0x10, eax\n"
+	"cli\nhlt\n"
+	".globl g_smp4_isr\ng_smp4_isr:\n"
+	"push rax\npush rsi\npush rdx\n"
+	"mov rsi, 0xfee00000\n"
+	"mov eax, [rsi + 0x20]\nshr eax, 24\nshl eax, 5\n"
+	"lea rdx, [0x20300 + rax]\n"
+	/* which vector: the highest ISR bit of word 2 (0x40-0x5f) */
+	"mov eax, [rsi + 0x120]\nbsr eax, eax\nsub eax, 7\n"
+	"lock inc dword ptr [rdx + rax * 4]\n"
+	"mov dword ptr [rsi + 0xb0], 0\n"
+	"pop rdx\npop rsi\npop rax\niretq\n");
+
+TEST_F_TIMEOUT(lapic, ipi_four_vcpus_shorthand_logical_broadcast, 300)
+{
+	struct kvisor_mp_state mp = { .state = KVISOR_MP_STATE_RUNNABLE };
+	struct ap_thread t[3] = { 0 };
+	struct kvisor_regs r;
+	struct vcpu v, ap[3];
+	struct vm vm;
+	pthread_t th[3];
+	int i;
+
+	VM_CREATE_OR_SKIP(&vm);
+	ASSERT_EQ(0, create_irqchip_vm(&vm));
+	ASSERT_EQ(0, vcpu_add(&vm, &v, 0));
+	vm_load_code(&vm, g_smp4, g_smp4_end);
+	ASSERT_EQ(0, vcpu_setup_mode(&v, MODE_LONG, CODE_GPA));
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, vcpu_add(&vm, &ap[i], i + 1));
+		ASSERT_EQ(0, vcpu_setup_mode(&ap[i], MODE_LONG,
+					     GPA_OF(g_smp4, g_smp4_ap)));
+		ASSERT_EQ(0, vcpu_get_regs(&ap[i], &r));
+		r.rsp = STACK_TOP - 0x4000 * (i + 1);
+		ASSERT_EQ(0, vcpu_set_regs(&ap[i], &r));
+		ASSERT_EQ(0, ioctl(ap[i].fd, KVISOR_SET_MP_STATE, &mp));
+	}
+	for (i = 0x48; i <= 0x4b; i++)
+		set_gate(&vm, i, GPA_OF(g_smp4, g_smp4_isr));
+	for (i = 0; i < 3; i++) {
+		t[i].v = &ap[i];
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, ap_fn, &t[i]));
+	}
+	EXPECT_EQ(1, EXPECT_OUT(&v, PORT_REPORT));
+	EXPECT_EQ(0, EXPECT_OUT(&v, PORT_REPORT));
+	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, pthread_join(th[i], NULL));
+		ASSERT_EQ(0, t[i].err) TH_LOG("AP %d: %s", i + 1, t[i].msg);
+		ASSERT_EQ(1, t[i].n);
+		/* 0x48 (all but self) once; 0x49 (logical 0x0c) on 2, 3; 0x4a */
+		EXPECT_EQ(i >= 1 ? 0x010101 : 0x010001, t[i].vals[0])
+			TH_LOG("AP %d counts %#x", i + 1, t[i].vals[0]);
+	}
+	vm_destroy(&vm);
 }
 
 /* ---------------------------------------------------------------- */
 /* Bad input                                                        */
 /* ---------------------------------------------------------------- */
 
-TEST(vcpu_ioctls_without_irqchip)
+TEST_F_TIMEOUT(lapic, vcpu_ioctls_without_irqchip, 300)
 {
 	struct kvisor_lapic_state ls;
 	struct kvisor_mp_state mp = { 0 };
@@ -611,7 +799,7 @@ TEST(vcpu_ioctls_without_irqchip)
 	vm_destroy(&vm);
 }
 
-TEST(lapic_state_bad_input)
+TEST_F_TIMEOUT(lapic, lapic_state_bad_input, 300)
 {
 	struct kvisor_lapic_state ls, ls2;
 	struct kvisor_mp_state mp = { 0 };
@@ -688,7 +876,7 @@ GUEST_ASM(g_storm,
 	"cli\nhlt\n"
 	XAPIC_ISR(g_storm_isr));
 
-TEST(hostile_timer_and_ipi_storm)
+TEST_F_TIMEOUT(lapic, hostile_timer_and_ipi_storm, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -708,7 +896,7 @@ GUEST_ASM(g_base_ram,
 	"mov ecx, 0x1b\nrdmsr\nout 0x10, eax\n"
 	"cli\nhlt\n");
 
-TEST(hostile_apic_base_over_ram)
+TEST_F_TIMEOUT(lapic, hostile_apic_base_over_ram, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -728,7 +916,7 @@ GUEST_ASM(g_cpuid,
 	"mov eax, 0x40000000\ncpuid\nmov eax, ebx\nout 0x10, eax\n"
 	"cli\nhlt\n");
 
-TEST(cpuid_bits)
+TEST_F_TIMEOUT(lapic, cpuid_bits, 300)
 {
 	struct vm vm;
 	struct vcpu v;
@@ -759,7 +947,7 @@ GUEST_ASM(g_kvmclock,
 	"mov eax, [0x20504]\nout 0x10, eax\n"		/* wall sec */
 	"cli\nhlt\n");
 
-TEST(kvmclock_pages)
+TEST_F_TIMEOUT(lapic, kvmclock_pages, 300)
 {
 	struct vm vm;
 	struct vcpu v;
