@@ -115,6 +115,15 @@ struct kvisor_arch_ops {
 	bool (*inject_event)(struct kvisor_vcpu *vcpu,
 			     const struct kvisor_event *event);
 	void (*set_irq_window)(struct kvisor_vcpu *vcpu, bool on);
+
+	/*
+	 * CR8 as the guest sees it (bits 3:0; Intel SDM Vol. 3A 11.8.6):
+	 * the in-kernel LAPIC keeps it equal to TPR[7:4], reading it after
+	 * every exit and writing it before an entry when the TPR changed.
+	 * With interrupts off, between vcpu_load and vcpu_put.
+	 */
+	u8 (*get_cr8)(struct kvisor_vcpu *vcpu);
+	void (*set_cr8)(struct kvisor_vcpu *vcpu, u8 cr8);
 };
 
 extern const struct kvisor_arch_ops kvisor_vmx_ops;

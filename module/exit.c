@@ -19,6 +19,7 @@
 #include <asm/processor-flags.h>
 
 #include "kvisor.h"
+#include "io/lapic.h"
 
 #define CREATE_TRACE_POINTS
 #include "trace.h"
@@ -729,6 +730,9 @@ int kvisor_exit_handle(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	case KVISOR_X_HLT:
 		c[KVISOR_STAT_HLT]++;
 		exit_skip_insn(vcpu, x->insn_len);
+		/* with an irqchip the vCPU sleeps in the kernel (io/lapic.c) */
+		if (vcpu->lapic)
+			return kvisor_lapic_halt(vcpu);
 		run->exit_reason = KVISOR_EXIT_HLT;
 		return 0;
 	case KVISOR_X_IO:

@@ -29,6 +29,7 @@
 #include <asm/processor-flags.h>
 
 #include "kvisor.h"
+#include "io/lapic.h"
 #include "trace.h"
 
 void kvisor_vcpu_queue_exception(struct kvisor_vcpu *vcpu, u32 vector,
@@ -42,6 +43,31 @@ void kvisor_vcpu_queue_exception(struct kvisor_vcpu *vcpu, u32 vector,
 }
 
 /*
+ * An irqchip VM: the next interrupt of the LAPIC (or the PIC through
+ * LINT0), moved from IRR to ISR once the backend took it.  Returns true
+ * when one is still waiting for the guest to accept interrupts.
+ */
+static bool vcpu_inject_lapic(struct kvisor_vcpu *vcpu, bool allowed)
+{
+	struct kvisor_event ev = { .type = KVISOR_EVENT_INTERRUPT };
+	bool extint;
+	int vector;
+
+	if (!allowed)
+		return kvisor_lapic_has_irq(vcpu);
+	vector = kvisor_lapic_next_irq(vcpu, &extint);
+	if (vector < 0)
+		return false;
+	ev.vector = vector;
+	if (!kvisor_ops->inject_event(vcpu, &ev))
+		return true;
+	trace_kvisor_inject(vcpu->id, KVISOR_EVENT_INTERRUPT, vector, 0);
+	kvisor_lapic_irq_injected(vcpu, vector, extint);
+	/* another one waits for the next window */
+	return kvisor_lapic_has_irq(vcpu);
+}
+
+/*
  * Before entry, interrupts off: deliver what userspace queued, in the
  * architectural priority order, and arm the interrupt window when an
  * interrupt must wait for the guest.  Returns true when RUN should return
@@ -50,7 +76,7 @@ void kvisor_vcpu_queue_exception(struct kvisor_vcpu *vcpu, u32 vector,
 static bool vcpu_inject_events(struct kvisor_vcpu *vcpu)
 {
 	const struct kvisor_arch_ops *ops = kvisor_ops;
-	bool allowed, want_window;
+	bool allowed, want_window, lapic_wait = false;
 
 	if (vcpu->exception_pending) {
 		if (ops->inject_event(vcpu, &vcpu->exception)) {
@@ -77,6 +103,8 @@ static bool vcpu_inject_events(struct kvisor_vcpu *vcpu)
 					    ev.vector, 0);
 			vcpu->irq_pending = false;
 		}
+	} else if (vcpu->lapic && !vcpu->irq_pending) {
+		lapic_wait = vcpu_inject_lapic(vcpu, ops->interrupt_allowed(vcpu));
 	}
 
 	allowed = ops->interrupt_allowed(vcpu);
@@ -85,7 +113,7 @@ static bool vcpu_inject_events(struct kvisor_vcpu *vcpu)
 		vcpu->run->exit_reason = KVISOR_EXIT_IRQ_WINDOW_OPEN;
 		return true;
 	}
-	want_window = vcpu->irq_pending ||
+	want_window = vcpu->irq_pending || lapic_wait ||
 		      READ_ONCE(vcpu->run->request_interrupt_window);
 	ops->set_irq_window(vcpu, want_window);
 	return false;
@@ -155,15 +183,26 @@ static int vcpu_run(struct kvisor_vcpu *vcpu)
 			break;
 		}
 		cond_resched();
+		/* requests from other vCPUs/timers; HLT and wait-for-SIPI sleep */
+		if (vcpu->lapic) {
+			ret = kvisor_lapic_prepare(vcpu);
+			if (ret == -EINTR)
+				continue;	/* reported at the top */
+			if (ret <= 0)
+				break;
+		}
 
 		preempt_disable();
 		local_irq_disable();
-		if (need_resched() || signal_pending(current)) {
+		if (need_resched() || signal_pending(current) ||
+		    (vcpu->lapic && !kvisor_lapic_enter(vcpu))) {
 			local_irq_enable();
 			preempt_enable();
 			continue;
 		}
 		if (vcpu_inject_events(vcpu)) {
+			if (vcpu->lapic)
+				kvisor_lapic_exit(vcpu);
 			local_irq_enable();
 			preempt_enable();
 			ret = 0;
@@ -176,6 +215,8 @@ static int vcpu_run(struct kvisor_vcpu *vcpu)
 		host_pkru = vcpu_enter_extra(vcpu);
 		kvisor_ops->run(vcpu, &x);
 		vcpu_exit_extra(vcpu, host_pkru);
+		if (vcpu->lapic)
+			kvisor_lapic_exit(vcpu);
 		local_irq_enable();
 		preempt_enable();
 
@@ -262,11 +303,12 @@ static bool segment_valid(const struct kvisor_segment *s)
 
 #define EFER_VALID	(EFER_SCE | EFER_LME | EFER_LMA | EFER_NX)
 
-static u64 apic_base_reserved(void)
+static u64 apic_base_reserved(struct kvisor_vcpu *vcpu)
 {
 	/* BSP (8), global enable (11), base address below MAXPHYADDR */
 	return ~(BIT_ULL(8) | BIT_ULL(11) |
-		 GENMASK_ULL(boot_cpu_data.x86_phys_bits - 1, 12));
+		 GENMASK_ULL(boot_cpu_data.x86_phys_bits - 1, 12) |
+		 (vcpu->lapic ? BIT_ULL(10) : 0));	/* x2APIC mode */
 }
 
 static int vcpu_set_sregs(struct kvisor_vcpu *vcpu, void __user *argp)
@@ -283,7 +325,11 @@ static int vcpu_set_sregs(struct kvisor_vcpu *vcpu, void __user *argp)
 	    s.idt.padding[0] || s.idt.padding[1] || s.idt.padding[2])
 		return -EINVAL;
 	if ((s.cr0 >> 32) || (s.cr4 >> 32) || s.cr8 > 15 ||
-	    (s.efer & ~(u64)EFER_VALID) || (s.apic_base & apic_base_reserved()))
+	    (s.efer & ~(u64)EFER_VALID) || (s.apic_base & apic_base_reserved(vcpu)))
+		return -EINVAL;
+	/* the LAPIC follows its base register's mode (io/lapic.c) */
+	if (vcpu->lapic && s.apic_base != vcpu->apic_base &&
+	    kvisor_msr_set(vcpu, MSR_IA32_APICBASE, s.apic_base, true))
 		return -EINVAL;
 	kvisor_ops->set_sregs(vcpu, &s);
 	vcpu->apic_base = s.apic_base;
@@ -563,9 +609,12 @@ static int kvisor_vcpu_release(struct inode *inode, struct file *file)
 	struct kvisor_vm *vm = vcpu->vm;
 
 	mutex_lock(&vm->lock);
-	vm->vcpus[vcpu->id] = NULL;
+	WRITE_ONCE(vm->vcpus[vcpu->id], NULL);
 	vm->created_vcpus--;
 	mutex_unlock(&vm->lock);
+	/* other vCPUs and timers find LAPICs under rcu_read_lock() */
+	if (vcpu->lapic)
+		synchronize_rcu();
 	vcpu_free(vcpu);
 	kvisor_vm_put(vm);
 	return 0;
@@ -633,7 +682,8 @@ int kvisor_vcpu_create(struct kvisor_vm *vm, unsigned long id)
 		ret = -EEXIST;
 		goto err_arch;
 	}
-	vm->vcpus[id] = vcpu;
+	/* published complete: IPI senders read it under RCU */
+	smp_store_release(&vm->vcpus[id], vcpu);
 	kref_get(&vm->ref);
 	mutex_unlock(&vm->lock);
 
@@ -641,8 +691,10 @@ int kvisor_vcpu_create(struct kvisor_vm *vm, unsigned long id)
 			      O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		mutex_lock(&vm->lock);
-		vm->vcpus[id] = NULL;
+		WRITE_ONCE(vm->vcpus[id], NULL);
 		mutex_unlock(&vm->lock);
+		if (vcpu->lapic)
+			synchronize_rcu();
 		kvisor_vm_put(vm);	/* not the last: the VM fd is open */
 		ret = fd;
 		goto err_arch;

@@ -72,7 +72,12 @@ int kvisor_lapic_deliver(struct kvisor_vm *vm, struct kvisor_vcpu *src,
 			 const struct kvisor_irq_msg *m);
 /* An MSI write (address, data) as an interrupt message (SDM 11.11). */
 int kvisor_lapic_deliver_msi(struct kvisor_vm *vm, u64 address, u32 data);
-/* The PIC's INTR output changed: LAPICs with LINT0 in ExtINT look again. */
+/*
+ * The PIC's INTR output changed: LAPICs with LINT0 in ExtINT look again.
+ * Called from any context (ioctl, exit, hrtimer, eventfd wakeup with its
+ * wait-queue lock held), never with a device lock held; not called from
+ * kvisor_pic_intack() (its caller reads kvisor_pic_intr() again).
+ */
 void kvisor_lapic_extint_changed(struct kvisor_vm *vm);
 /* xAPIC MMIO: true if @gpa is this vCPU's enabled xAPIC page. */
 bool kvisor_lapic_mmio(struct kvisor_vcpu *vcpu, u64 gpa, unsigned int len,
@@ -89,13 +94,22 @@ int kvisor_lapic_msr_set(struct kvisor_vcpu *vcpu, u32 index, u64 data,
 void kvisor_lapic_cpuid_adjust(struct kvisor_vcpu *vcpu);
 
 /* ---- ioapic.c ------------------------------------------------------- */
-/* A level-triggered vector was EOIed by a LAPIC: clear remote IRR. */
+/*
+ * A level-triggered vector was EOIed by a LAPIC: clear remote IRR.  A pin
+ * still asserted sends again, through kvisor_lapic_deliver(), from inside
+ * this call: call it without holding a lock that kvisor_lapic_deliver()
+ * takes.  Any context.
+ */
 void kvisor_ioapic_eoi(struct kvisor_vm *vm, u8 vector);
 
 /* ---- pic.c ---------------------------------------------------------- */
-/* INTA cycle: the vector of the highest pending PIC IRQ (or spurious). */
+/*
+ * INTA cycle: the vector of the highest pending PIC IRQ (or the spurious
+ * IRQ 7/15 vector), -1 without an irqchip.  Any context; takes the
+ * irqchip's spinlock and calls nothing in the LAPIC.
+ */
 int kvisor_pic_intack(struct kvisor_vm *vm);
-/* The master's INTR output (an unmasked, unserviced request). */
+/* The master's INTR output (an unmasked, unserviced request); lockless. */
 bool kvisor_pic_intr(struct kvisor_vm *vm);
 
 /* ---- irq.c ---------------------------------------------------------- */

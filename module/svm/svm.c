@@ -175,4 +175,6 @@ const struct kvisor_arch_ops kvisor_svm_ops = {
 	.interrupt_allowed = svm_interrupt_allowed,
 	.inject_event = svm_inject_event,
 	.set_irq_window = svm_set_irq_window,
+	.get_cr8 = svm_get_cr8,
+	.set_cr8 = svm_set_cr8,
 };

@@ -686,3 +686,16 @@ void svm_set_irq_window(struct kvisor_vcpu *vcpu, bool on)
 		vmcb->control.int_ctl &= ~bits;
 	svm_intercept(vmcb, INTERCEPT_VINTR, on);
 }
+
+/* CR8 is V_TPR while V_INTR_MASKING is on (APM 15.21.1, 15.23). */
+u8 svm_get_cr8(struct kvisor_vcpu *vcpu)
+{
+	return ((struct svm_vcpu *)vcpu->arch)->vmcb->control.int_ctl & V_TPR_MASK;
+}
+
+void svm_set_cr8(struct kvisor_vcpu *vcpu, u8 cr8)
+{
+	struct vmcb_control_area *c = &((struct svm_vcpu *)vcpu->arch)->vmcb->control;
+
+	c->int_ctl = (c->int_ctl & ~V_TPR_MASK) | (cr8 & V_TPR_MASK);
+}

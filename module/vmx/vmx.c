@@ -347,4 +347,6 @@ const struct kvisor_arch_ops kvisor_vmx_ops = {
 	.interrupt_allowed = vmx_interrupt_allowed,
 	.inject_event = vmx_inject_event,
 	.set_irq_window = vmx_set_irq_window,
+	.get_cr8 = vmx_get_cr8,
+	.set_cr8 = vmx_set_cr8,
 };

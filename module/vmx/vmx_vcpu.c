@@ -1379,3 +1379,14 @@ void vmx_set_irq_window(struct kvisor_vcpu *vcpu, bool on)
 		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, proc);
 	}
 }
+
+/* CR8 loads and stores exit and live in vx->cr8 (vmx_handle_cr()). */
+u8 vmx_get_cr8(struct kvisor_vcpu *vcpu)
+{
+	return to_vmx(vcpu)->cr8;
+}
+
+void vmx_set_cr8(struct kvisor_vcpu *vcpu, u8 cr8)
+{
+	to_vmx(vcpu)->cr8 = cr8 & 15;
+}

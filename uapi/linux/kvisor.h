@@ -120,6 +120,72 @@ struct kvisor_irqchip_state {
 #define KVISOR_GET_IRQCHIP	_IOWR(KVISOR_IO, 0x16, struct kvisor_irqchip_state)
 #define KVISOR_SET_IRQCHIP	_IOW(KVISOR_IO, 0x17, struct kvisor_irqchip_state)
 
+/*
+ * The layouts of kvisor_irqchip_state.data, one per chip id.  Bytes of
+ * data after the layout are zero on GET and must be zero on SET.
+ */
+#define KVISOR_PIC_ICW4_NEEDED	(1u << 0)	/* ICW1.IC4 */
+#define KVISOR_PIC_SINGLE	(1u << 1)	/* ICW1.SNGL */
+#define KVISOR_PIC_LTIM		(1u << 2)	/* ICW1.LTIM: all inputs level */
+#define KVISOR_PIC_AUTO_EOI	(1u << 3)	/* ICW4.AEOI */
+#define KVISOR_PIC_ROTATE_AEOI	(1u << 4)	/* OCW2 rotate in auto-EOI mode */
+#define KVISOR_PIC_SPECIAL_MASK	(1u << 5)	/* OCW3 special mask mode */
+#define KVISOR_PIC_SFNM		(1u << 6)	/* ICW4 special fully nested */
+#define KVISOR_PIC_READ_ISR	(1u << 7)	/* OCW3: reads return ISR */
+#define KVISOR_PIC_POLL		(1u << 8)	/* OCW3 poll: next read polls */
+#define KVISOR_PIC_FLAGS	0x1ffu
+
+/* KVISOR_IRQCHIP_PIC_MASTER, KVISOR_IRQCHIP_PIC_SLAVE */
+struct kvisor_pic_state {
+	__u8 irr;		/* interrupt request register */
+	__u8 isr;		/* in-service register */
+	__u8 imr;		/* interrupt mask register (OCW1) */
+	__u8 elcr;		/* 1 = level (master 0xf8, slave 0xde settable) */
+	__u8 vector_base;	/* ICW2: bits 2:0 zero */
+	__u8 icw3;		/* master: slave inputs; slave: its id (0-7) */
+	__u8 priority_base;	/* the highest-priority IRQ (rotation): 0-7 */
+	__u8 init_step;		/* 0: ready; 1, 2, 3: ICW2, ICW3, ICW4 next */
+	__u32 flags;		/* KVISOR_PIC_* */
+};
+
+#define KVISOR_IOAPIC_PINS	24
+/* KVISOR_IRQCHIP_IOAPIC */
+struct kvisor_ioapic_state {
+	__u32 id;		/* IOAPICID: bits 27:24 */
+	__u32 ioregsel;		/* IOREGSEL: bits 7:0 */
+	/* 82093AA 3.2.4 layout; bits 55:17 and 12 (delivery status) zero */
+	__u64 redir[KVISOR_IOAPIC_PINS];
+};
+
+#define KVISOR_PIT_LATCH_COUNT	(1u << 0)	/* latched_count is valid */
+#define KVISOR_PIT_LATCH_STATUS	(1u << 1)	/* status byte latched */
+#define KVISOR_PIT_READ_MSB	(1u << 2)	/* lobyte/hibyte: MSB next */
+#define KVISOR_PIT_WRITE_MSB	(1u << 3)	/* lobyte/hibyte: MSB next */
+#define KVISOR_PIT_LATCH_MSB	(1u << 4)	/* latched count: MSB next */
+#define KVISOR_PIT_NULL_COUNT	(1u << 5)	/* control word written, no count */
+#define KVISOR_PIT_COUNTING	(1u << 6)	/* counting (else holding) */
+#define KVISOR_PIT_TRIGGERED	(1u << 7)	/* modes 1, 5: gate edge seen */
+#define KVISOR_PIT_CH_FLAGS	0xffu
+
+struct kvisor_pit_channel_state {
+	__u32 count;		/* the count register: 1-0x10000 */
+	__u16 latched_count;
+	__u8 status;		/* the latched status byte */
+	__u8 mode;		/* control word bits 5:0: RW, M (0-5), BCD */
+	__u64 elapsed;		/* PIT ticks since the count was loaded */
+	__u8 gate;		/* 0 or 1 (channels 0, 1: always 1) */
+	__u8 write_lsb;		/* lobyte/hibyte: the LSB written first */
+	__u8 padding[2];	/* zero */
+	__u32 flags;		/* KVISOR_PIT_* */
+};
+
+/* KVISOR_IRQCHIP_PIT */
+struct kvisor_pit_state {
+	struct kvisor_pit_channel_state ch[3];
+	__u8 port61;		/* port 0x61 bits 3:0 as written */
+	__u8 padding[7];	/* zero */
+};
+
 /* ------------------------------------------------------------------ */
 /* vCPU fd                                                            */
 /* ------------------------------------------------------------------ */
