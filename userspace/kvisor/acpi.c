@@ -22,11 +22,13 @@
  *   ACPI_BASE + 0x240  FACS
  *   ACPI_BASE + 0x300  DSDT: \_S5 and the pvpanic device (QEMU0001)
  *   ACPI_BASE + 0x400  MADT: a LAPIC per vCPU (APIC IDs 0..N-1), the
- *                      IOAPIC (ID 0, GSI base 0), the SCI override, LINT1
- *                      as NMI on every CPU
+ *                      IOAPIC (ID 0, GSI base 0), the ISA IRQ 0 and SCI
+ *                      overrides, LINT1 as NMI on every CPU
  *
- * ISA IRQs are GSIs 0-15 one to one (no IRQ 0 override): the uapi's GSI
- * n is IOAPIC pin n and, below 16, PIC line n.
+ * ISA IRQ n is IOAPIC pin n, except IRQ 0 (the PIT), which is pin 2, as
+ * on every PC and as the module wires it (module/io/irq.c: KVISOR_IRQ_LINE
+ * GSI 0 drives PIC IRQ 0 and IOAPIC pin 2); ACPI numbers IOAPIC pins as
+ * GSIs, so the MADT says ISA IRQ 0 -> GSI 2.
  */
 #include <string.h>
 
@@ -170,6 +172,13 @@ static uint32_t write_madt(uint8_t *m, unsigned int cpus)
 	put32(m + len + 4, IOAPIC_ADDR);
 	put32(m + len + 8, 0);			/* GSI base */
 	len += 12;
+	m[len] = 2;				/* interrupt source override */
+	m[len + 1] = 10;
+	m[len + 2] = 0;				/* ISA */
+	m[len + 3] = 0;				/* IRQ 0 (the PIT) */
+	put32(m + len + 4, 2);			/* is IOAPIC pin 2 */
+	put16(m + len + 8, 0x0000);		/* conforming: edge, high */
+	len += 10;
 	m[len] = 2;				/* interrupt source override */
 	m[len + 1] = 10;
 	m[len + 2] = 0;				/* ISA */

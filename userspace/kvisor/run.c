@@ -63,6 +63,7 @@ struct vcpu {
 	struct kvisor_run *run;
 	pthread_t thread;
 	bool started;
+	bool halted;			/* Linux: told HLT with IF=0, no exit since */
 	struct tool_stats st;
 };
 
@@ -420,19 +421,25 @@ static int vcpu_end(struct vcpu *c, int status, const char *why, bool dump)
 }
 
 /*
- * A Linux vCPU halted with interrupts off: nothing but an NMI, INIT or
- * SIPI can wake it, which the module handles; if the module hands the
- * HLT to the tool, the vCPU parks here, and once every vCPU is parked
- * the machine is halted (Linux's `halt`, or poweroff without ACPI).
+ * A Linux vCPU halted with interrupts off: only an NMI, INIT or SIPI can
+ * wake it, and the module sleeps in KVISOR_RUN until one comes, telling
+ * the tool once.  Once every vCPU is in that state with no exit since,
+ * the machine is halted (Linux's `halt`, or poweroff without ACPI):
+ * status 0.
  */
-static void vcpu_park(struct vcpu *c)
+static void vcpu_halted(struct vcpu *c, bool halted)
 {
 	struct vm *v = c->v;
 
+	if (halted == c->halted)
+		return;
+	c->halted = halted;
+	if (!halted) {
+		__atomic_sub_fetch(&v->halted, 1, __ATOMIC_SEQ_CST);
+		return;
+	}
 	if (__atomic_add_fetch(&v->halted, 1, __ATOMIC_SEQ_CST) == v->nr_vcpus)
 		end_request(&v->end, 0, "every vCPU halted with interrupts off");
-	while (!ended(v))
-		usleep(10000);
 }
 
 /* The run loop of one vCPU: returns when the run ends. */
@@ -468,6 +475,8 @@ static void vcpu_loop(struct vcpu *c)
 		reason = run->exit_reason;
 		c->st.exits[reason <= KVISOR_EXIT_IRQ_WINDOW_OPEN ? reason :
 			    KVISOR_EXIT_IRQ_WINDOW_OPEN + 1]++;
+		if (reason != KVISOR_EXIT_HLT && v->b->is_linux)
+			vcpu_halted(c, false);
 		switch (reason) {
 		case KVISOR_EXIT_IO:
 			handle_io(c);
@@ -497,11 +506,8 @@ static void vcpu_loop(struct vcpu *c)
 				return;
 			}
 			if (v->b->is_linux) {
-				if (!(regs.rflags & X86_RFLAGS_IF)) {
-					vcpu_park(c);
-					return;
-				}
-				break;	/* woken: the guest's idle loop goes on */
+				vcpu_halted(c, !(regs.rflags & X86_RFLAGS_IF));
+				break;	/* the module sleeps in the next RUN */
 			}
 			if (!(regs.rflags & X86_RFLAGS_IF)) {
 				vcpu_end(c, 0, "the guest halted with interrupts off",
@@ -813,6 +819,8 @@ static int run_threads(struct vm *v)
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
+	/* the kick of the main thread may still be pending when it unblocks */
+	sigaction(SIGUSR2, &sa, NULL);
 	sigemptyset(&wait_set);
 	sigaddset(&wait_set, SIGINT);
 	sigaddset(&wait_set, SIGTERM);
