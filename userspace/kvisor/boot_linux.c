@@ -255,8 +255,10 @@ int load_linux(const struct run_opts *o, const struct image *img,
 	put32(zp + HDR_RAMDISK_IMAGE, initrd_addr);
 	put32(zp + HDR_RAMDISK_SIZE, initrd.size);
 
-	/* RAM below 640 KiB (the real-mode trampoline needs it), the BIOS
-	 * area reserved, RAM from 1 MiB */
+	/*
+	 * RAM below 640 KiB (the real-mode trampoline needs it), the BIOS
+	 * area reserved, RAM from 1 MiB
+	 */
 	e820_add(zp, 0, LINUX_RESERVED, E820_RAM);
 	e820_add(zp, LINUX_RESERVED, (1ull << 20) - LINUX_RESERVED,
 		 E820_RESERVED);

@@ -200,8 +200,10 @@ void rtc_init(struct rtc *r, uint64_t ram_size, int64_t (*now)(void))
 	};
 	r->cmos[RTC_A] = 0x26;
 	r->cmos[RTC_B] = B_24H;
-	/* base memory 640 KiB, extended memory (KiB, from 1 MiB, max 63 MiB),
-	 * memory above 16 MiB in 64 KiB units (max 0xffff) */
+	/*
+	 * base memory 640 KiB, extended memory (KiB, from 1 MiB, max 63 MiB),
+	 * memory above 16 MiB in 64 KiB units (max 0xffff)
+	 */
 	ext_k = ram_size > (1ull << 20) ? (ram_size - (1ull << 20)) >> 10 : 0;
 	if (ext_k > 0xfc00)
 		ext_k = 0xfc00;

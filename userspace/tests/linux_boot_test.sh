@@ -6,7 +6,7 @@
 # initramfs built here (linux_initramfs.sh), with 1 and with 2 vCPUs, and
 # check from inside the guest (its /init prints GUEST-* lines):
 #   - the CPU count (/proc/cpuinfo) is the --cpus given, all online
-#   - time advances at the host's rate: /proc/uptime across `sleep 4` in
+#   - time advances at the host's rate: /proc/uptime across `sleep 6` in
 #     the guest against the box's /proc/uptime when those lines arrive
 #     (ratio 0.75-1.33: the lines cross a UART, so no tighter), and the
 #     guest's date (from the RTC and kvmclock) is the box's, within 10 s
@@ -70,7 +70,7 @@ done
 echo "GUEST-LOC1 $(grep LOC: /proc/interrupts)"
 read -r up0 rest </proc/uptime
 echo "GUEST-T0 $up0 $(date +%s)"
-sleep 4
+sleep 6
 read -r up1 rest </proc/uptime
 echo "GUEST-T1 $up1 $(date +%s)"
 echo "GUEST-LOC2 $(grep LOC: /proc/interrupts)"
@@ -154,7 +154,7 @@ for cpus in 1 2; do
 		check $? "$pre a process pinned to CPU $i ran there (got '${got:-nothing}')"
 		i=$((i + 1))
 	done
-	# LOC: counts per CPU, twice, 4 s apart: every column must rise
+	# LOC: counts per CPU, twice, 6 s apart: every column must rise
 	l1=$(grep -a '^GUEST-LOC1 ' "$tmp/out" | head -n 1 | tr -d '\r')
 	l2=$(grep -a '^GUEST-LOC2 ' "$tmp/out" | head -n 1 | tr -d '\r')
 	echo "$l1" | awk -v l2="$l2" -v c="$cpus" '
