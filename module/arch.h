@@ -124,6 +124,12 @@ struct kvisor_arch_ops {
 	 */
 	u8 (*get_cr8)(struct kvisor_vcpu *vcpu);
 	void (*set_cr8)(struct kvisor_vcpu *vcpu, u8 cr8);
+	/*
+	 * The core completed the exiting instruction (HLT that the LAPIC
+	 * emulates by sleeping): an STI or MOV SS shadow covering it is
+	 * over, or "sti; hlt" could never take its wake-up interrupt.
+	 */
+	void (*clear_interrupt_shadow)(struct kvisor_vcpu *vcpu);
 };
 
 extern const struct kvisor_arch_ops kvisor_vmx_ops;

@@ -331,6 +331,7 @@ static int irqchip_create(struct kvisor_vm *vm, unsigned long arg)
 	else if (vm->created_vcpus)
 		ret = -EBUSY;	/* the LAPICs come with the vCPUs */
 	else
+		/* publish a fully set-up chip to lockless readers */
 		smp_store_release(&vm->irqchip, chip);
 	mutex_unlock(&vm->lock);
 	if (ret) {

@@ -1494,6 +1494,9 @@ void kvisor_lapic_exit(struct kvisor_vcpu *vcpu)
 
 int kvisor_lapic_halt(struct kvisor_vcpu *vcpu)
 {
+	/* HLT is done: "sti; hlt" takes its interrupt after it (SDM 6.8.3) */
+	if (kvisor_ops->clear_interrupt_shadow)
+		kvisor_ops->clear_interrupt_shadow(vcpu);
 	lapic_set_mp_state(vcpu->lapic, KVISOR_MP_STATE_HALTED);
 	return 1;
 }

@@ -177,4 +177,5 @@ const struct kvisor_arch_ops kvisor_svm_ops = {
 	.set_irq_window = svm_set_irq_window,
 	.get_cr8 = svm_get_cr8,
 	.set_cr8 = svm_set_cr8,
+	.clear_interrupt_shadow = svm_clear_interrupt_shadow,
 };

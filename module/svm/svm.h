@@ -47,6 +47,7 @@ bool svm_inject_event(struct kvisor_vcpu *vcpu, const struct kvisor_event *ev);
 void svm_set_irq_window(struct kvisor_vcpu *vcpu, bool on);
 u8 svm_get_cr8(struct kvisor_vcpu *vcpu);
 void svm_set_cr8(struct kvisor_vcpu *vcpu, u8 cr8);
+void svm_clear_interrupt_shadow(struct kvisor_vcpu *vcpu);
 
 /* vmrun.S: one VMLOAD/VMRUN/VMSAVE round trip (APM Vol. 2, 15.5). */
 void kvisor_svm_vmrun(u64 vmcb_pa, u64 *gprs, u64 host_vmcb_pa);

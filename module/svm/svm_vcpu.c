@@ -699,3 +699,9 @@ void svm_set_cr8(struct kvisor_vcpu *vcpu, u8 cr8)
 
 	c->int_ctl = (c->int_ctl & ~V_TPR_MASK) | (cr8 & V_TPR_MASK);
 }
+
+void svm_clear_interrupt_shadow(struct kvisor_vcpu *vcpu)
+{
+	((struct svm_vcpu *)vcpu->arch)->vmcb->control.int_state &=
+		~SVM_INTERRUPT_SHADOW_MASK;
+}

@@ -349,4 +349,5 @@ const struct kvisor_arch_ops kvisor_vmx_ops = {
 	.set_irq_window = vmx_set_irq_window,
 	.get_cr8 = vmx_get_cr8,
 	.set_cr8 = vmx_set_cr8,
+	.clear_interrupt_shadow = vmx_clear_interrupt_shadow,
 };

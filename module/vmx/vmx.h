@@ -63,6 +63,7 @@ bool vmx_inject_event(struct kvisor_vcpu *vcpu, const struct kvisor_event *ev);
 void vmx_set_irq_window(struct kvisor_vcpu *vcpu, bool on);
 u8 vmx_get_cr8(struct kvisor_vcpu *vcpu);
 void vmx_set_cr8(struct kvisor_vcpu *vcpu, u8 cr8);
+void vmx_clear_interrupt_shadow(struct kvisor_vcpu *vcpu);
 
 /*
  * vmenter.S: VMLAUNCH (@launched == 0) or VMRESUME with the guest GPRs

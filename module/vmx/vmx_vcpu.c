@@ -1390,3 +1390,13 @@ void vmx_set_cr8(struct kvisor_vcpu *vcpu, u8 cr8)
 {
 	to_vmx(vcpu)->cr8 = cr8 & 15;
 }
+
+void vmx_clear_interrupt_shadow(struct kvisor_vcpu *vcpu)
+{
+	u64 info = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
+
+	if (info & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS))
+		vmcs_write(GUEST_INTERRUPTIBILITY_INFO,
+			   info & ~(u64)(GUEST_INTR_STATE_STI |
+					 GUEST_INTR_STATE_MOV_SS));
+}
