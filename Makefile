@@ -285,7 +285,8 @@ demo: deps
 # (slow) vmx box.
 check-linux check-linux-vmx: check-linux%:
 	scripts/testbox --box $(if $*,vmx,svm) --timeout $(if $*,14400,1800) \
-		--run 'sh /selftests/kvisor/linux_boot_test.sh'
+		--mem 1536 --add /boot/initrd.img-$(BOX_KVER) \
+		--run 'KVISOR_DEBIAN_INITRD=/work/initrd.img-$(BOX_KVER) sh /selftests/kvisor/linux_boot_test.sh'
 
 # --- install (real hardware) -------------------------------------------------
 # DESTDIR stages everything (module included) under a directory instead.

@@ -15,11 +15,16 @@
 #   - a line written to kvisor's stdin once the guest asks for it arrives
 #     (interrupt-driven 8250: the guest's read blocks without polling)
 #   - `poweroff -f` in the guest ends kvisor with status 0 (ACPI S5)
-# and that `reboot -f` ends it with status 18.  TAP; POSIX sh (busybox).
+# and that `reboot -f` ends it with status 18.  With KVISOR_DEBIAN_INITRD,
+# Debian's own initramfs (initramfs-tools) with break=top reaches its
+# "(initramfs)" shell, runs a typed command and powers off.  TAP; POSIX sh
+# (busybox).
 #
 # usage: linux_boot_test.sh
 #   KVISOR         the tool (default: kvisor on PATH)
 #   KVISOR_VMLINUZ the kernel (default: /boot/vmlinuz-$(uname -r))
+#   KVISOR_DEBIAN_INITRD  Debian's initrd.img for the kernel (default: none,
+#                  that part is skipped; `make check-linux` adds it)
 #
 # Exit status: 0 when every test passed, 1 otherwise (a missing kernel or
 # /dev/kvisor is a failure, not a skip: the boxes have both).
@@ -185,6 +190,47 @@ done
 boot_guest 1 "kvisor.reboot"
 [ "$status" = 18 ] && grep -q "guest reset the machine" "$tmp/err"
 check $? "reboot -f: status 18 (got $status)"
+
+# Debian's initramfs-tools initrd, stopped at its first break point
+if [ -n "${KVISOR_DEBIAN_INITRD:-}" ]; then
+	rm -f "$tmp/in" "$tmp/out" "$tmp/err"
+	mkfifo "$tmp/in"
+	"$KVISOR" run --stats --mem 512M --kernel "$vmlinuz" \
+		--initrd "$KVISOR_DEBIAN_INITRD" \
+		--cmdline "console=ttyS0 break=top panic=-1" \
+		<"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
+	pid=$!
+	exec 3>"$tmp/in"
+	start=$(uptime_s) step=prompt
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ "$step" = prompt ] && grep -aq '(initramfs)' "$tmp/out"; then
+			sleep 1
+			echo 'echo "typed command ran: $((6 * 7))"' >&3
+			step=command
+		elif [ "$step" = command ] && grep -aq '^typed command ran: 42' "$tmp/out"; then
+			echo 'poweroff -f' >&3
+			step=poweroff
+		fi
+		if awk -v s="$start" -v n="$(uptime_s)" -v t="$boot_timeout" \
+		       'BEGIN { exit !(n - s > t) }'; then
+			echo "# Debian initramfs still running after ${boot_timeout}s: killing kvisor (pid $pid)"
+			kill "$pid"
+			break
+		fi
+		sleep 0.2
+	done
+	exec 3>&-
+	wait "$pid"
+	status=$?
+	tail -n 15 "$tmp/out" | tr -d '\r' | sed -e 's/^/# out: /'
+	grep -v '^ ' "$tmp/err" | sed -e 's/^/# err: /'
+	[ "$step" != prompt ]
+	check $? "Debian initramfs, break=top: the (initramfs) shell prompt"
+	grep -aq '^typed command ran: 42' "$tmp/out"
+	check $? "Debian initramfs: a typed command ran"
+	[ "$status" = 0 ]
+	check $? "Debian initramfs: poweroff -f, status 0 (got $status)"
+fi
 
 echo "1..$n"
 [ "$failed" = 0 ]
