@@ -17,10 +17,10 @@ for img in real16.bin mb32.elf long64.elf; do
 	set -e
 done
 
-# A Linux guest: the box's own kernel under `kvisor run --kernel`, two
+# A Linux guest: the box's own kernel under `kvisor run --kernel`, one
 # vCPUs, a busybox initramfs whose /init starts a shell on the console;
 # the commands go in through kvisor's stdin once the shell is up.
-echo "== kvisor run --kernel /boot/vmlinuz-$(uname -r) --cpus 2 (a Linux guest)"
+echo "== kvisor run --kernel /boot/vmlinuz-$(uname -r) (a Linux guest)"
 d=$(mktemp -d)
 cat >"$d/init" <<'EOI'
 #!/bin/sh
@@ -34,7 +34,7 @@ exec setsid cttyhack sh -i
 EOI
 sh "$g/linux_initramfs.sh" "$d/initrd" "$d/init"
 mkfifo "$d/in"
-kvisor run --stats --cpus 2 --mem 256M --kernel "/boot/vmlinuz-$(uname -r)" \
+kvisor run --stats --mem 256M --kernel "/boot/vmlinuz-$(uname -r)" \
 	--initrd "$d/initrd" --cmdline "console=ttyS0 quiet panic=-1" \
 	<"$d/in" >"$d/out" 2>&1 &
 pid=$!
