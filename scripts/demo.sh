@@ -18,7 +18,7 @@ for img in real16.bin mb32.elf long64.elf; do
 done
 
 # A Linux guest: the box's own kernel under `kvisor run --kernel`, one
-# vCPUs, a busybox initramfs whose /init starts a shell on the console;
+# vCPU, a busybox initramfs whose /init starts a shell on the console;
 # the commands go in through kvisor's stdin once the shell is up.
 echo "== kvisor run --kernel /boot/vmlinuz-$(uname -r) (a Linux guest)"
 d=$(mktemp -d)
@@ -39,8 +39,6 @@ kvisor run --stats --mem 256M --kernel "/boot/vmlinuz-$(uname -r)" \
 	<"$d/in" >"$d/out" 2>&1 &
 pid=$!
 exec 3>"$d/in"
-tail -f "$d/out" &
-tail_pid=$!
 i=0
 while kill -0 "$pid" 2>/dev/null && ! grep -q "shell on the console" "$d/out" && [ $i -lt 3000 ]; do
 	sleep 0.2
@@ -50,7 +48,8 @@ sleep 2
 echo 'echo "hello from a shell in the Linux guest"; uname -a; cat /proc/interrupts | head -3; date; poweroff -f' >&3
 set +e
 wait "$pid"
-echo "-> exit status $?"
-kill "$tail_pid"
+st=$?
+cat "$d/out"
+echo "-> exit status $st"
 exec 3>&-
 rm -rf "$d"
