@@ -41,6 +41,7 @@ ST_SRC   := $(wildcard selftests/kvisor/*_test.c)
 ST_BINS  := $(patsubst selftests/kvisor/%.c,$(STDIR)/kvisor/%,$(ST_SRC))
 
 .PHONY: all module userspace selftests check check-svm check-vmx check-vmx2 check-none check-nonpt \
+	check-linux check-linux-vmx \
 	demo deps install clean lint checkpatch sparse help uapi-check \
 	guests userspace-test install-userspace
 
@@ -51,7 +52,10 @@ help:
 	@echo "make check      lint, then the selftests in the svm, vmx (Skylake-X and,"
 	@echo "               check-vmx2, Haswell) and none boxes, and api_test without"
 	@echo "               nested paging (check-nonpt); two boxes at a time"
-	@echo "make demo       boot the svm box and show the module working"
+	@echo "make demo       boot the svm box and show the module working, and a"
+	@echo "               Linux guest booting to a shell under kvisor"
+	@echo "make check-linux  boot the box's Linux under kvisor, 1 and 2 vCPUs"
+	@echo "               (check-linux-vmx: in the vmx box)"
 	@echo "make deps       install the Debian packages the build and the boxes need"
 	@echo "make install    install module, tool, libkvisor, headers, udev rule (real hardware)"
 	@echo "make install-userspace  the tool, libkvisor and libkvisor.pc only"
@@ -216,6 +220,9 @@ $(STDIR)/kvisor/%: selftests/kvisor/%.c $(ST_LIB_SRC) $(wildcard selftests/kviso
 # The tool's end-to-end test runs as a kselftest too, with the sample
 # guests and the bad images beside it.
 ST_SCRIPTS := tool_test.sh
+# Booting the box's own Linux under kvisor (Documentation/linux.rst):
+# installed beside the selftests, run by `make check-linux`.
+LINUX_TEST := userspace/tests/linux_boot_test.sh userspace/tests/linux_initramfs.sh
 
 selftests: $(ST_BINS) $(KSFT)/.extracted selftests/kvisor/settings guests
 	@mkdir -p $(STDIR)/kselftest
@@ -224,6 +231,7 @@ selftests: $(ST_BINS) $(KSFT)/.extracted selftests/kvisor/settings guests
 	   $(KSFT)/tools/testing/selftests/kselftest/prefix.pl $(STDIR)/kselftest/
 	cp selftests/kvisor/settings $(STDIR)/kvisor/
 	cp userspace/tests/tool_test.sh $(STDIR)/kvisor/
+	cp $(LINUX_TEST) $(STDIR)/kvisor/
 	cp -r $(GDIR)/*.bin $(GDIR)/*.elf $(GDIR)/bad $(STDIR)/kvisor/
 	@for t in $(notdir $(ST_BINS)) $(ST_SCRIPTS); do echo "kvisor:$$t"; done \
 		> $(STDIR)/kselftest-list.txt
@@ -271,6 +279,14 @@ check-nonpt:
 demo: deps
 	$(MAKE) all
 	scripts/testbox --box svm --add scripts/demo.sh --run 'sh demo.sh'
+
+# The box's own kernel booted under `kvisor run --kernel` with 1 and 2
+# vCPUs (userspace/tests/linux_boot_test.sh), in the svm box and in the
+# (slow) vmx box.
+check-linux check-linux-vmx: check-linux%:
+	scripts/testbox --box $(if $*,vmx,svm) --timeout $(if $*,14400,1800) \
+		--mem 1536 --add /boot/initrd.img-$(BOX_KVER) \
+		--run 'KVISOR_DEBIAN_INITRD=/work/initrd.img-$(BOX_KVER) sh /selftests/kvisor/linux_boot_test.sh'
 
 # --- install (real hardware) -------------------------------------------------
 # DESTDIR stages everything (module included) under a directory instead.

@@ -1,14 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kvisor tool: a 16550A UART (COM1, ports 0x3f8-0x3ff), polled.
+ * kvisor tool: a 16550A UART (COM1, ports 0x3f8-0x3ff).
  *
- * Output goes to out_fd unbuffered, a write(2) per byte; input comes from
- * in_fd without blocking (poll(2) with no timeout when the guest reads
- * LSR or RBR).  There is no interrupt controller, so IER is stored and
- * IIR reports what would be pending, but nothing is ever raised.  The
- * divisor latch, LCR, MCR, SCR and FCR read back what was written;
- * loopback (MCR bit 4) feeds transmitted bytes back to the receiver and
- * reflects MCR in MSR, as the chip does.
+ * Output goes to out_fd unbuffered, a write(2) per byte: the byte leaves
+ * at once, so THR and the transmitter are empty again right away.  Input
+ * fills a 16-byte receive FIFO: either from in_fd, without blocking
+ * (poll(2) with no timeout when the guest reads LSR, IIR or RBR: the
+ * sample guests' polled mode), or pushed by the tool's input thread with
+ * uart_receive() (in_fd -1).  The divisor latch, LCR, MCR, SCR and FCR
+ * read back what was written; loopback (MCR bit 4) feeds transmitted
+ * bytes back to the receiver and reflects MCR in MSR, as the chip does.
+ *
+ * Interrupts (when set_irq is given: the tool's irqchip VMs): the line
+ * is high while an enabled condition is pending -- received data
+ * available (IER bit 0; any byte in the FIFO, i.e. a trigger level of
+ * one, reported in IIR as 0x04) or THR empty (IER bit 1: raised when THR
+ * empties, by enabling the interrupt with THR empty, cleared by reading
+ * IIR while it is the reported source or by writing THR) -- and MCR OUT2
+ * is set, which on a PC connects the UART's interrupt output to the
+ * interrupt controller.  No line status or modem status interrupts: no
+ * errors happen and the modem lines never change.
  */
 #include <errno.h>
 #include <poll.h>
@@ -30,6 +41,7 @@
 #define UART_SCR	7
 
 #define LCR_DLAB	0x80
+#define MCR_OUT2	0x08
 #define MCR_LOOP	0x10
 #define LSR_DR		0x01
 #define LSR_THRE	0x20
@@ -70,6 +82,41 @@ static void rx_poll(struct uart *u)
 	}
 }
 
+unsigned int uart_rx_room(const struct uart *u)
+{
+	return sizeof(u->rx) - u->rx_count;
+}
+
+static void update_irq(struct uart *u)
+{
+	int level;
+
+	if (!u->set_irq)
+		return;
+	level = (u->mcr & MCR_OUT2) &&
+		(((u->ier & IER_RDI) && u->rx_count) ||
+		 ((u->ier & IER_THRI) && u->thre_irq_pending));
+	if (level != u->irq_level) {
+		u->irq_level = level;
+		u->set_irq(u->irq_ctx, level);
+	}
+}
+
+unsigned int uart_receive(struct uart *u, const uint8_t *buf,
+			  unsigned int len)
+{
+	unsigned int n = 0;
+
+	if (u->mcr & MCR_LOOP)
+		return len;	/* the receiver hears only the transmitter */
+	while (n < len && u->rx_count < sizeof(u->rx)) {
+		rx_push(u, buf[n++]);
+		u->rx_bytes++;
+	}
+	update_irq(u);
+	return n;
+}
+
 static void tx(struct uart *u, uint8_t c)
 {
 	u->tx_bytes++;
@@ -104,12 +151,23 @@ static uint8_t iir(struct uart *u)
 	return fifo | IIR_NO_INT;
 }
 
+static uint32_t uart_read(struct uart *u, uint16_t off);
+
 static uint32_t uart_in(void *opaque, uint16_t off, unsigned int size)
 {
 	struct uart *u = opaque;
-	uint8_t c;
+	uint32_t v;
 
 	(void)size;
+	v = uart_read(u, off);
+	update_irq(u);
+	return v;
+}
+
+static uint32_t uart_read(struct uart *u, uint16_t off)
+{
+	uint8_t c;
+
 	switch (off) {
 	case UART_RBR:
 		if (u->lcr & LCR_DLAB)
@@ -152,6 +210,7 @@ static void uart_out(void *opaque, uint16_t off, unsigned int size,
 		if (u->lcr & LCR_DLAB) {
 			u->dll = val;
 		} else {
+			u->thre_irq_pending = false;	/* THR written */
 			tx(u, val);
 			u->thre_irq_pending = true;	/* sent at once */
 		}
@@ -184,6 +243,7 @@ static void uart_out(void *opaque, uint16_t off, unsigned int size,
 		break;
 	}
 	/* LSR and MSR writes are ignored */
+	update_irq(u);
 }
 
 void uart_init(struct uart *u, int in_fd, int out_fd)

@@ -35,7 +35,11 @@ static const char exit_status_help[] =
 	"  12   internal error (exit the module or the tool cannot handle)\n"
 	"  14   other runtime error (an ioctl failed, out of memory, --mem\n"
 	"       more than the host's available memory)\n"
-	"  16   guest halted with interrupts on: nothing can wake it\n";
+	"  16   guest halted with interrupts on: nothing can wake it\n"
+	"  18   the guest reset the machine (Linux: reboot)\n"
+	"  20   the guest kernel panicked (pvpanic)\n"
+	"  22   stopped by SIGINT, SIGTERM, SIGHUP or Ctrl-A x\n"
+	"A Linux guest's poweroff ends the run with status 0.\n";
 
 static void usage(FILE *f)
 {
@@ -58,6 +62,8 @@ static void run_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kvisor run [OPTIONS] IMAGE\n"
+		"       kvisor run --kernel BZIMAGE [--initrd FILE] [--cmdline STR]\n"
+		"                  [--cpus N] [--mem SIZE] [OPTIONS]\n"
 		"\n"
 		"Run IMAGE in a VM with one vCPU.  Devices: a 16550A UART at COM1\n"
 		"(0x3f8, stdout/stdin), isa-debug-exit at 0xf4, fw_cfg at 0x510.\n"
@@ -66,12 +72,17 @@ static void run_usage(FILE *f)
 		"\n"
 		"options:\n"
 		"  -m, --mem SIZE        guest RAM, K/M/G suffixes (default 128M, 1M-64G)\n"
-		"  -f, --format FMT      auto|flat|elf|multiboot (default auto: multiboot\n"
-		"                        header in the first 8 KiB, else ELF, else flat)\n"
+		"  -f, --format FMT      auto|flat|elf|multiboot|linux (default auto: a\n"
+		"                        Linux setup header, else a multiboot header in\n"
+		"                        the first 8 KiB, else ELF, else flat)\n"
+		"  -K, --kernel FILE     a Linux bzImage (the IMAGE, --format linux)\n"
+		"  -i, --initrd FILE     Linux: the initrd (initramfs)\n"
+		"  -C, --cpus N          vCPUs (default 1; more than 1: Linux only)\n"
 		"  -l, --load ADDR       flat: load address (default 0x7c00)\n"
 		"  -e, --entry ADDR      flat: entry point (default the load address)\n"
 		"  -M, --mode MODE       flat: real|protected|long (default real)\n"
-		"  -c, --cmdline STR     command line (multiboot; and fw_cfg key 0x15)\n"
+		"  -c, --cmdline STR     command line (multiboot, Linux -- default\n"
+		"                        \"" LINUX_DEFAULT_CMDLINE "\" --; and fw_cfg key 0x15)\n"
 		"  -k, --module FILE     multiboot module, repeatable\n"
 		"  -s, --stats           print exit statistics on stderr at the end\n"
 		"  -n, --check           load and check the image, print the boot plan,\n"
@@ -269,12 +280,16 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "check", no_argument, NULL, 'n' },
 		{ "device", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "kernel", required_argument, NULL, 'K' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "cpus", required_argument, NULL, 'C' },
 		{ }
 	};
+	uint64_t n;
 	int c;
 
 	optind = 0;	/* glibc: start over on the new argv */
-	while ((c = getopt_long(argc, argv, "+m:f:l:e:M:c:k:snd:h", opts,
+	while ((c = getopt_long(argc, argv, "+m:f:l:e:M:c:k:snd:hK:i:C:", opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'm':
@@ -298,8 +313,10 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 				o->format = FMT_ELF;
 			else if (!strcmp(optarg, "multiboot"))
 				o->format = FMT_MULTIBOOT;
+			else if (!strcmp(optarg, "linux"))
+				o->format = FMT_LINUX;
 			else
-				return opt_error("--format '%s': not auto, flat, elf or multiboot",
+				return opt_error("--format '%s': not auto, flat, elf, multiboot or linux",
 						 optarg);
 			break;
 		case 'l':
@@ -343,6 +360,21 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		case 'd':
 			o->device = optarg;
 			break;
+		case 'K':
+			if (o->image)
+				return opt_error("--kernel given twice");
+			o->image = optarg;
+			o->format = FMT_LINUX;
+			break;
+		case 'i':
+			o->initrd = optarg;
+			break;
+		case 'C':
+			if (parse_u64(optarg, &n) || n < 1 || n > MAX_VCPUS)
+				return opt_error("--cpus '%s': not a number from 1 to %d",
+						 optarg, MAX_VCPUS);
+			o->cpus = n;
+			break;
 		case 'h':
 			run_usage(stdout);
 			return -1;
@@ -350,6 +382,12 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			run_usage(stderr);
 			return EXIT_USAGE;
 		}
+	}
+	if (o->image) {		/* --kernel */
+		if (optind < argc)
+			return opt_error("run: --kernel and an IMAGE '%s' both given",
+					 argv[optind]);
+		return 0;
 	}
 	if (optind >= argc)
 		return opt_error("run: no IMAGE given");
@@ -365,6 +403,7 @@ static const char *format_name(enum image_format f)
 	static const char * const names[] = {
 		[FMT_AUTO] = "auto", [FMT_FLAT] = "flat",
 		[FMT_ELF] = "elf", [FMT_MULTIBOOT] = "multiboot",
+		[FMT_LINUX] = "a Linux kernel",
 	};
 
 	return names[f];
@@ -372,7 +411,7 @@ static const char *format_name(enum image_format f)
 
 static int cmd_run(int argc, char **argv, const char *dev)
 {
-	struct run_opts o = { .device = dev, .mem = DEFAULT_MEM };
+	struct run_opts o = { .device = dev, .mem = DEFAULT_MEM, .cpus = 1 };
 	enum image_format fmt;
 	struct image img;
 	struct guest g;
@@ -388,7 +427,8 @@ static int cmd_run(int argc, char **argv, const char *dev)
 
 	fmt = o.format;
 	if (fmt == FMT_AUTO)
-		fmt = multiboot_detect(&img) >= 0 ? FMT_MULTIBOOT :
+		fmt = linux_detect(&img) ? FMT_LINUX :
+		      multiboot_detect(&img) >= 0 ? FMT_MULTIBOOT :
 		      elf_detect(&img) ? FMT_ELF : FMT_FLAT;
 	if (fmt != FMT_FLAT && (o.has_load || o.has_entry || o.has_mode)) {
 		free_image(&img);
@@ -399,6 +439,16 @@ static int cmd_run(int argc, char **argv, const char *dev)
 		free_image(&img);
 		return opt_error("--module is for multiboot kernels; %s is %s",
 				 o.image, format_name(fmt));
+	}
+	if (fmt != FMT_LINUX && (o.initrd || o.cpus > 1)) {
+		free_image(&img);
+		return opt_error("--initrd and --cpus above 1 are for Linux kernels; %s is %s",
+				 o.image, format_name(fmt));
+	}
+	if (fmt == FMT_LINUX && o.mem > LINUX_MAX_MEM) {
+		free_image(&img);
+		return opt_error("--mem %s: a Linux guest gets at most %s (RAM is one range from 0, below the IOAPIC and LAPIC pages)",
+				 fmt_size(o.mem), fmt_size(LINUX_MAX_MEM));
 	}
 
 	g.size = o.mem;
@@ -416,6 +466,9 @@ static int cmd_run(int argc, char **argv, const char *dev)
 		break;
 	case FMT_ELF:
 		r = load_elf(&o, &img, &g, b);
+		break;
+	case FMT_LINUX:
+		r = load_linux(&o, &img, &g, b);
 		break;
 	default:
 		r = load_flat(&o, &img, &g, b);

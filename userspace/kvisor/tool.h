@@ -41,6 +41,12 @@
  *            host's MemAvailable (the module pins all guest RAM)
  *   16       the guest halted with interrupts on (HLT with IF=1): the
  *            tool has no interrupt sources, so it would wait forever
+ *   18       the guest reset the machine (reboot): keyboard controller
+ *            0xFE to port 0x64, port 0xCF9, the ACPI reset register
+ *   20       the guest kernel panicked (pvpanic port 0x505)
+ *   22       stopped from outside: SIGINT, SIGTERM, SIGHUP or Ctrl-A x
+ *
+ * A Linux guest's poweroff (ACPI S5) ends the run with status 0.
  *
  * All kvisor's own statuses are even, so they never collide with a
  * debug-exit status, which is always odd.
@@ -53,6 +59,9 @@
 #define EXIT_INTERNAL		12
 #define EXIT_RUNTIME		14
 #define EXIT_IDLE		16
+#define EXIT_REBOOT		18
+#define EXIT_PANIC		20
+#define EXIT_STOPPED		22
 
 #define KVISOR_TOOL_VERSION	"0.2"
 
@@ -92,13 +101,38 @@
 #define GDT_DATA		0x10
 #define GDT_CODE64		0x18
 
+/*
+ * A Linux guest (boot_linux.c, acpi.c; Documentation/linux.rst):
+ *
+ *   0x1000 - 0x1fff   GDT: 0x10 64-bit code, 0x18 data (the 64-bit boot
+ *                     protocol's __BOOT_CS and __BOOT_DS)
+ *   0x4000 - ...      page tables, as above (all RAM, 2 MiB pages)
+ *   0x10000-0x10fff   the zero page (struct boot_params); RSI points here
+ *   0x20000 - ...     the command line (at most LINUX_CMDLINE_MAX bytes)
+ *   0x9fc00 - 0xfffff e820-reserved: the ACPI tables from ACPI_BASE
+ *   pref_address      the kernel (16 MiB for Debian's), init_size bytes
+ *   top of RAM        the initrd, page aligned, below initrd_addr_max
+ */
+#define LINUX_ZERO_PAGE		0x10000ull
+#define LINUX_CMDLINE		0x20000ull
+#define LINUX_CMDLINE_MAX	0x10000ull
+#define LINUX_RESERVED		0x9fc00ull	/* to 1 MiB: e820 reserved */
+#define ACPI_BASE		0xe0000ull
+#define ACPI_SIZE		0x10000ull
+#define LINUX_GDT_CODE64	0x10
+#define LINUX_GDT_DATA		0x18
+/* RAM is one slot from 0: it must end below the IOAPIC and LAPIC pages */
+#define LINUX_MAX_MEM		(3ull << 30)
+#define LINUX_DEFAULT_CMDLINE	"console=ttyS0"
+
 #define MIN_MEM			(1ull << 20)
 #define MAX_MEM			(64ull << 30)	/* page tables below 0x46000 */
 #define DEFAULT_MEM		(128ull << 20)
 #define MAX_MODULES		64
+#define MAX_VCPUS		64	/* --cpus; the MADT allows 255 */
 
 enum cpu_mode { MODE_REAL, MODE_PROTECTED, MODE_LONG };
-enum image_format { FMT_AUTO, FMT_FLAT, FMT_ELF, FMT_MULTIBOOT };
+enum image_format { FMT_AUTO, FMT_FLAT, FMT_ELF, FMT_MULTIBOOT, FMT_LINUX };
 
 struct run_opts {
 	const char *device;
@@ -113,6 +147,8 @@ struct run_opts {
 	unsigned int nr_modules;
 	bool stats;
 	bool check;			/* load, print the plan, don't run */
+	const char *initrd;		/* Linux: --initrd, NULL: none */
+	unsigned int cpus;		/* --cpus, default 1 */
 };
 
 struct guest {
@@ -140,7 +176,9 @@ struct boot {
 	const char *format;		/* "flat", "elf32", ... for --check */
 	enum cpu_mode mode;
 	uint64_t entry;
-	uint64_t rax, rbx, rdx, rsp;
+	uint64_t rax, rbx, rdx, rsp, rsi;
+	uint16_t cs_sel, ds_sel;	/* long mode: 0 = GDT_CODE64/GDT_DATA */
+	bool is_linux;			/* a Linux kernel: irqchip, platform */
 	struct region regions[MAX_REGIONS];
 	unsigned int nr_regions;
 	uint64_t image_end;		/* highest image byte + 1 */
@@ -170,6 +208,16 @@ int load_elf(const struct run_opts *o, const struct image *img,
 	     struct guest *g, struct boot *b);
 int load_multiboot(const struct run_opts *o, const struct image *img,
 		   struct guest *g, struct boot *b);
+/* boot_linux.c: the Linux/x86 boot protocol (bzImage) */
+bool linux_detect(const struct image *img);
+int load_linux(const struct run_opts *o, const struct image *img,
+	       struct guest *g, struct boot *b);
+
+/*
+ * acpi.c: RSDP, XSDT, FADT, FACS, MADT and DSDT in guest RAM at
+ * ACPI_BASE for @cpus vCPUs; returns the RSDP's address.
+ */
+uint64_t acpi_write(struct guest *g, unsigned int cpus);
 /*
  * The ELF part shared with multiboot: load the PT_LOAD segments, set
  * b->entry and b->image_end; *is64 tells the class.
@@ -198,7 +246,7 @@ struct pio_dev {
 	uint64_t reads, writes;
 };
 
-#define PIO_MAX_DEVS	8
+#define PIO_MAX_DEVS	16
 
 struct pio_bus {
 	struct pio_dev *devs[PIO_MAX_DEVS];
@@ -218,11 +266,43 @@ void pio_out(struct pio_bus *bus, uint16_t port, unsigned int size,
 #define DEBUG_EXIT_PORT	0xf4
 #define FW_CFG_PORT	0x510		/* selector; data at 0x511 */
 
+/*
+ * How the run ends, from a device or a vCPU: the first end_request()
+ * wins; @kick (run.c) then stops every vCPU.
+ */
+struct vm_end {
+	int status;			/* -1 while running */
+	char why[160];
+	void (*kick)(void *ctx);
+	void *ctx;
+};
+
+void end_init(struct vm_end *e);
+/* true if this call ended the run (the first one) */
+bool end_request(struct vm_end *e, int status, const char *why);
+
+/* Platform ports and addresses of a Linux guest (tool.rst). */
+#define RTC_PORT	0x70		/* index; data at 0x71 */
+#define I8042_DATA_PORT	0x60
+#define I8042_CMD_PORT	0x64
+#define PVPANIC_PORT	0x505
+#define ACPI_PM_PORT	0x600		/* PM1a_EVT_BLK: status, enable */
+#define ACPI_PM1_CNT	4		/* PM1a_CNT_BLK at ACPI_PM_PORT + 4 */
+#define ACPI_S5_SLP_TYP	5		/* \_S5's SLP_TYP in the DSDT */
+#define PCI_CONF1_PORT	0xcf8		/* CONFIG_ADDRESS; 0xcf9 reset */
+#define IOAPIC_ADDR	0xfec00000u
+#define LAPIC_ADDR	0xfee00000u
+#define UART_IRQ	4		/* COM1: ISA IRQ 4 = GSI 4 */
+
 /* 16550A UART. */
 struct uart {
 	struct pio_dev dev;
 	int in_fd, out_fd;		/* -1: none */
 	bool in_eof;
+	/* the IRQ line (ISA IRQ 4), gated by MCR OUT2 as on a PC */
+	void (*set_irq)(void *ctx, int level);
+	void *irq_ctx;
+	int irq_level;
 	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
 	bool thre_irq_pending;
 	/* received bytes (from in_fd, or looped back) */
@@ -232,6 +312,61 @@ struct uart {
 };
 
 void uart_init(struct uart *u, int in_fd, int out_fd);
+/* Bytes from the input thread: how many fit in the receive FIFO. */
+unsigned int uart_receive(struct uart *u, const uint8_t *buf,
+			  unsigned int len);
+/* rx FIFO space */
+unsigned int uart_rx_room(const struct uart *u);
+
+/* MC146818 CMOS RTC and its 128 bytes of CMOS RAM (ports 0x70, 0x71). */
+struct rtc {
+	struct pio_dev dev;
+	uint8_t index;
+	uint8_t cmos[128];
+	int64_t offset;			/* guest time - host time, seconds */
+	int64_t (*now)(void);		/* host time (seconds, UTC) */
+};
+
+void rtc_init(struct rtc *r, uint64_t ram_size, int64_t (*now)(void));
+
+/*
+ * PCI configuration mechanism #1 with no device behind it (0xcf8-0xcff:
+ * CONFIG_ADDRESS reads back, CONFIG_DATA reads all ones) and the reset
+ * control register at 0xcf9 (bit 2: reset).
+ */
+struct pci_conf1 {
+	struct pio_dev dev;
+	uint32_t addr;
+	uint8_t rcr;
+	struct vm_end *end;
+};
+
+void pci_conf1_init(struct pci_conf1 *p, struct vm_end *end);
+
+/* The 8042's ports, just enough to reset: command 0xfe on port 0x64. */
+struct i8042 {
+	struct pio_dev data, cmd;
+	struct vm_end *end;
+};
+
+void i8042_init(struct i8042 *k, struct vm_end *end);
+
+/* ACPI PM1a event and control blocks: SLP_EN with \_S5's type: off. */
+struct acpi_pm {
+	struct pio_dev dev;
+	uint16_t sts, en, cnt;
+	struct vm_end *end;
+};
+
+void acpi_pm_init(struct acpi_pm *a, struct vm_end *end);
+
+/* QEMU's pvpanic ISA port: bit 0 written = the guest panicked. */
+struct pvpanic {
+	struct pio_dev dev;
+	struct vm_end *end;
+};
+
+void pvpanic_init(struct pvpanic *p, struct vm_end *end);
 
 /* QEMU isa-debug-exit. */
 struct debug_exit {

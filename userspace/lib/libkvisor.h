@@ -63,6 +63,26 @@ int kvisor_set_memory_region(int vm_fd, unsigned int slot, unsigned int flags,
 /* KVISOR_CREATE_VCPU; a vCPU fd or -errno. */
 int kvisor_create_vcpu(int vm_fd, unsigned int id);
 
+/*
+ * The in-kernel interrupt controllers and timers (api.rst, "The in-kernel
+ * irqchip"), when kvisor_check_extension(sys, KVISOR_CAP_IRQCHIP) says 1.
+ * KVISOR_CREATE_IRQCHIP: before the first vCPU is created.
+ */
+int kvisor_create_irqchip(int vm_fd);
+/* KVISOR_IRQ_LINE: drive GSI @gsi (0 .. KVISOR_NR_GSIS-1) to @level 0/1. */
+int kvisor_irq_line(int vm_fd, unsigned int gsi, unsigned int level);
+/* KVISOR_SIGNAL_MSI: deliver the MSI a device would write. */
+int kvisor_signal_msi(int vm_fd, unsigned long long address,
+		      unsigned int data);
+/*
+ * KVISOR_IRQFD: each signal of eventfd @fd pulses GSI @gsi; @deassign
+ * removes the binding.
+ */
+int kvisor_irqfd(int vm_fd, int fd, unsigned int gsi, int deassign);
+/* KVISOR_GET_IRQCHIP / KVISOR_SET_IRQCHIP: @state->chip_id selects. */
+int kvisor_get_irqchip(int vm_fd, struct kvisor_irqchip_state *state);
+int kvisor_set_irqchip(int vm_fd, const struct kvisor_irqchip_state *state);
+
 /* --- vCPU fd ----------------------------------------------------------- */
 
 /*
@@ -105,6 +125,13 @@ int kvisor_inject_event(int vcpu_fd, unsigned int type, unsigned int vector,
 			int has_error_code, unsigned int error_code);
 /* KVISOR_GET_STATS: the vCPU's exit counters (KVISOR_STAT_*). */
 int kvisor_get_stats(int vcpu_fd, struct kvisor_vcpu_stats *stats);
+
+/* With an irqchip: KVISOR_GET/SET_LAPIC, KVISOR_GET/SET_MP_STATE. */
+int kvisor_get_lapic(int vcpu_fd, struct kvisor_lapic_state *state);
+int kvisor_set_lapic(int vcpu_fd, const struct kvisor_lapic_state *state);
+/* *@state / @state: KVISOR_MP_STATE_* */
+int kvisor_get_mp_state(int vcpu_fd, unsigned int *state);
+int kvisor_set_mp_state(int vcpu_fd, unsigned int state);
 
 /* --- names and messages ------------------------------------------------ */
 

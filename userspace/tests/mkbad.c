@@ -16,6 +16,19 @@
  *   noentry.elf      the entry point in no segment
  *   mb-video.bin     a multiboot header asking for a video mode
  *
+ * and small Linux bzImages (a setup header, 4 setup sectors, then a
+ * protected-mode kernel of 0x1000 bytes of hlt; protocol 2.15,
+ * xloadflags 0x7f, pref_address 16 MiB, init_size 2 MiB, cmdline_size
+ * 32, initrd_addr_max 0x7fffffff) -- one good, the others each with one
+ * fault:
+ *   linux-ok.bz      good (tool_test uses it for --check and the limits)
+ *   linux-old.bz     protocol 2.06
+ *   linux-32.bz      xloadflags without XLF_KERNEL_64
+ *   linux-trunc.bz   syssize says 0x2000 bytes, the file has 0x1000
+ *   linux-nosetup.bz cut after the setup sectors
+ *   linux-huge.bz    init_size 512 MiB
+ *   linux-nohdrs.bz  "HdrS" misspelt
+ *
  * usage: mkbad DIR
  */
 #include <elf.h>
@@ -87,6 +100,50 @@ static void elf64(const char *name, const struct seg *segs, unsigned int n,
 	write_file(name, buf, cut ? cut : off);
 }
 
+/* A bzImage as the header comment says, one field changed by @fault. */
+static void bzimage(const char *name, const char *fault)
+{
+	static uint8_t buf[5 * 512 + 0x1000];
+	size_t len = sizeof(buf);
+	uint16_t version = 0x020f, xlf = 0x7f;
+	uint32_t syssize = 0x1000 / 16, init_size = 2u << 20;
+	uint64_t pref = 16u << 20;
+	uint32_t v32;
+
+	if (!strcmp(fault, "old"))
+		version = 0x0206;
+	if (!strcmp(fault, "32"))
+		xlf = 0x02;
+	if (!strcmp(fault, "trunc"))
+		syssize = 0x2000 / 16;
+	if (!strcmp(fault, "nosetup"))
+		len = 5 * 512;
+	if (!strcmp(fault, "huge"))
+		init_size = 512u << 20;
+	memset(buf, 0, sizeof(buf));
+	memset(buf + 5 * 512, 0xf4, 0x1000);		/* hlt */
+	buf[0x1f1] = 4;					/* setup_sects */
+	memcpy(buf + 0x1f4, &syssize, 4);
+	buf[0x1fe] = 0x55;
+	buf[0x1ff] = 0xaa;
+	buf[0x200] = 0xeb;				/* jmp: header end */
+	buf[0x201] = 0x6a;
+	memcpy(buf + 0x202, strcmp(fault, "nohdrs") ? "HdrS" : "HdrZ", 4);
+	memcpy(buf + 0x206, &version, 2);
+	buf[0x211] = 0x01;				/* LOADED_HIGH */
+	v32 = 0x7fffffff;
+	memcpy(buf + 0x22c, &v32, 4);			/* initrd_addr_max */
+	v32 = 0x200000;
+	memcpy(buf + 0x230, &v32, 4);			/* kernel_alignment */
+	buf[0x234] = 1;					/* relocatable */
+	memcpy(buf + 0x236, &xlf, 2);
+	v32 = 32;
+	memcpy(buf + 0x238, &v32, 4);			/* cmdline_size */
+	memcpy(buf + 0x258, &pref, 8);
+	memcpy(buf + 0x260, &init_size, 4);
+	write_file(name, buf, len);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct seg one[] = { { 0x100000, 0x1000, 0x100 } };
@@ -122,5 +179,12 @@ int main(int argc, char **argv)
 	elf64("collide.elf", collide, 1, EM_X86_64, ET_EXEC, 0x4000, 0);
 	elf64("noentry.elf", one, 1, EM_X86_64, ET_EXEC, 0x200000, 0);
 	write_file("mb-video.bin", mb_video, sizeof(mb_video));
+	bzimage("linux-ok.bz", "");
+	bzimage("linux-old.bz", "old");
+	bzimage("linux-32.bz", "32");
+	bzimage("linux-trunc.bz", "trunc");
+	bzimage("linux-nosetup.bz", "nosetup");
+	bzimage("linux-huge.bz", "huge");
+	bzimage("linux-nohdrs.bz", "nohdrs");
 	return 0;
 }

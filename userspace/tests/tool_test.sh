@@ -120,6 +120,11 @@ t "bad --mem: status 2" 2 "" "--mem '12X'" -- run --mem 12X "$dir/real16.bin"
 t "--mem too small: status 2" 2 "" "must be from 1 MiB" -- run --mem 64K "$dir/real16.bin"
 t "bad --format: status 2" 2 "" "--format 'coff'" -- run --format coff "$dir/real16.bin"
 t "bad --mode: status 2" 2 "" "--mode 'virtual86'" -- run --mode virtual86 "$dir/real16.bin"
+t "--cpus 0: status 2" 2 "" "--cpus '0': not a number from 1 to 64" -- run --cpus 0 "$dir/real16.bin"
+t "--cpus 65: status 2" 2 "" "--cpus '65': not a number from 1 to 64" -- run --cpus 65 "$dir/real16.bin"
+t "--cpus 2 with a flat image: status 2" 2 "" "are for Linux kernels" -- run --cpus 2 "$dir/real16.bin"
+t "--initrd with ELF: status 2" 2 "" "are for Linux kernels" -- run --initrd "$dir/real16.bin" "$dir/long64.elf"
+t "--kernel and IMAGE: status 2" 2 "" "--kernel and an IMAGE" -- run --kernel "$dir/real16.bin" "$dir/long64.elf"
 t "--load with ELF: status 2" 2 "" "for flat images" -- run --load 0x1000 "$dir/long64.elf"
 t "--module with ELF: status 2" 2 "" "for multiboot" -- run --module "$dir/real16.bin" "$dir/long64.elf"
 t "module missing: status 4 and advice" 4 "" "$nodevice not found: load the module with 'sudo modprobe kvisor'" \
@@ -149,6 +154,34 @@ if [ -d "$bad" ]; then
 		"kvisor's page-table area at 0x4000-0x7000 overlaps segment 0"
 	b "entry in no segment" "$bad/noentry.elf" "entry point 0x200000 is in no loadable segment"
 	b "multiboot video mode" "$bad/mb-video.bin" "asks for a video mode"
+	# Linux bzImages (boot_linux.c)
+	b "Linux: not a bzImage" "$bad/linux-nohdrs.bz" "not a Linux bzImage" --format linux
+	b "Linux: --kernel not a bzImage" "$bad/mb-video.bin" "not a Linux bzImage" --format linux
+	b "Linux: protocol 2.06" "$bad/linux-old.bz" "boot protocol 2.06 is too old: kvisor needs 2.12"
+	b "Linux: 32-bit kernel" "$bad/linux-32.bz" "no 64-bit entry point (xloadflags 0x2"
+	b "Linux: truncated kernel" "$bad/linux-trunc.bz" "truncated: the header says the kernel is 8192 bytes, the file has 4096"
+	b "Linux: no kernel after the setup" "$bad/linux-nosetup.bz" "truncated: 2560 bytes, no protected-mode kernel"
+	b "Linux: init_size beyond --mem" "$bad/linux-huge.bz" \
+		"the kernel needs 0x1000000-0x21000000 (pref_address + init_size) but --mem is 128 MiB: give --mem 528M or more"
+	b "Linux: command line over cmdline_size" "$bad/linux-ok.bz" \
+		"the command line is 33 bytes; this kernel accepts at most 32 (cmdline_size)" \
+		--cmdline "console=ttyS0 0123456789abcdefghi"
+	head -c 1000 /dev/zero > "$tmp/initrd-1k"
+	dd if=/dev/zero of="$tmp/initrd-120m" bs=1 count=0 seek=120M 2>/dev/null
+	t "Linux: initrd beyond --mem: status 6" 6 "" \
+		"kvisor: $tmp/initrd-120m: the initrd (120 MiB) does not fit in --mem 128 MiB above the kernel's end at 0x1200000" \
+		-- --device "$nodevice" run --initrd "$tmp/initrd-120m" --kernel "$bad/linux-ok.bz"
+	t "Linux: missing initrd: status 6" 6 "" "kvisor: $tmp/none.img: cannot open initrd" \
+		-- --device "$nodevice" run --initrd "$tmp/none.img" --kernel "$bad/linux-ok.bz"
+	t "Linux --check: the boot plan" 0 \
+"format    linux bzImage|entry     0x1000200|0x01000000-0x01200000 the kernel (pref_address + init_size)|0x07fff000-0x07fff3e8 the initrd|the ACPI tables" \
+		"" -- --device "$nodevice" run --check --initrd "$tmp/initrd-1k" --kernel "$bad/linux-ok.bz"
+	t "Linux: auto-detected as IMAGE" 0 "format    linux bzImage" "" \
+		-- --device "$nodevice" run --check "$bad/linux-ok.bz"
+	t "Linux: --mem above 3 GiB: status 2" 2 "" "a Linux guest gets at most 3 GiB" \
+		-- --device "$nodevice" run --mem 4G --kernel "$bad/linux-ok.bz"
+	t "Linux: module missing: status 4" 4 "" "not found: load the module" \
+		-- --device "$nodevice" run --cpus 2 --kernel "$bad/linux-ok.bz"
 else
 	skip "bad images" "no $dir/bad and no mkbad"
 fi
