@@ -8,7 +8,8 @@
 #   make check-packages  install them in a throwaway Debian 12 root, let DKMS
 #                        build the module there, boot the svm box with it
 #   make kernels         kvisor.ko for each kernel series, build/kernels/*/
-#   make check-kernels   the selftests on 6.1-rt and 6.12 in the svm box
+#   make check-kernels   the selftests on 6.1-rt and 6.12 in the svm box, on
+#                        6.12 in the vmx box
 #
 # The Debian roots (scripts/pkg-root) live in KVISOR_ROOTS, outside the
 # tree (default /var/tmp/kvisor-roots).
@@ -88,6 +89,12 @@ $(O_DIR)/kernels/%/kvisor.ko: $(KMOD_SRC) scripts/pkg-root
 	@mkdir -p $(dir $@)
 	cp "$$(scripts/pkg-root --path $*)/tmp/kvisor/kvisor.ko" $@
 
+# The whole suite on 6.1-rt and 6.12 in the svm box and on 6.12 in the vmx
+# box (Bochs, the longest: it starts first), two boxes at a time.
 check-kernels: all kernels
-	scripts/testbox --box svm --kernel 6.1-rt
-	scripts/testbox --box svm --kernel 6.12
+	$(MAKE) -k -j2 --output-sync=target check-kernel-vmx-6.12 \
+		check-kernel-svm-6.1-rt check-kernel-svm-6.12
+
+check-kernel-svm-6.1-rt check-kernel-svm-6.12 check-kernel-vmx-6.12: check-kernel-%:
+	scripts/testbox --box $(firstword $(subst -, ,$*)) \
+		--kernel $(patsubst $(firstword $(subst -, ,$*))-%,%,$*)
