@@ -94,6 +94,10 @@ int kvisor_hw_get(void)
 		if (r >= 0) {
 			hw_cpuhp_state = r;
 			r = 0;
+		} else if (r == -EBUSY) {
+			/* KVM 6.12 and later: enable_virt_at_load, on by default */
+			pr_err_ratelimited("kvisor: %s is held by another hypervisor; KVM (6.12 and later) holds it for as long as it is loaded unless loaded with kvm.enable_virt_at_load=0\n",
+					   kvisor_ops->name);
 		}
 	}
 	if (!r)
