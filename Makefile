@@ -323,3 +323,4 @@ clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	rm -rf $(O_DIR)
 include userspace/bench/bench.mk
+include scripts/pkg.mk

@@ -24,6 +24,7 @@
 #include <linux/seq_file.h>
 #include <linux/syscore_ops.h>
 
+#include "compat.h"
 #include "kvisor.h"
 
 static DEFINE_MUTEX(hw_lock);
@@ -93,6 +94,10 @@ int kvisor_hw_get(void)
 		if (r >= 0) {
 			hw_cpuhp_state = r;
 			r = 0;
+		} else if (r == -EBUSY) {
+			/* KVM 6.12 and later: enable_virt_at_load, on by default */
+			pr_err_ratelimited("kvisor: %s is held by another hypervisor; KVM (6.12 and later) holds it for as long as it is loaded unless loaded with kvm.enable_virt_at_load=0\n",
+					   kvisor_ops->name);
 		}
 	}
 	if (!r)
@@ -133,24 +138,21 @@ static struct notifier_block hw_reboot_nb = {
  * Suspend: the other CPUs went offline through the hotplug callbacks; the
  * boot CPU is the only one left, with interrupts off.
  */
-static int hw_suspend(void)
+static int hw_suspend(KVISOR_SYSCORE_ARGS)
 {
 	if (READ_ONCE(hw_users))
 		hw_disable_this_cpu();
 	return 0;
 }
 
-static void hw_resume(void)
+static void hw_resume(KVISOR_SYSCORE_ARGS)
 {
 	if (READ_ONCE(hw_users) && hw_enable_this_cpu())
 		pr_err("kvisor: CPU %d: could not re-enable %s after resume\n",
 		       smp_processor_id(), kvisor_ops->name);
 }
 
-static struct syscore_ops hw_syscore_ops = {
-	.suspend = hw_suspend,
-	.resume = hw_resume,
-};
+KVISOR_DEFINE_SYSCORE(hw_syscore, hw_suspend, hw_resume);
 
 /* debugfs kvisor/hw_cpus: the CPUs in VMX/SVM operation, as a list. */
 static int hw_cpus_show(struct seq_file *m, void *unused)
@@ -172,7 +174,7 @@ DEFINE_SHOW_ATTRIBUTE(hw_cpus);
 int kvisor_hw_init(void)
 {
 	register_reboot_notifier(&hw_reboot_nb);
-	register_syscore_ops(&hw_syscore_ops);
+	kvisor_register_syscore(&hw_syscore);
 	hw_debugfs = debugfs_create_dir("kvisor", NULL);
 	debugfs_create_file("hw_cpus", 0444, hw_debugfs, NULL, &hw_cpus_fops);
 	return 0;
@@ -181,6 +183,6 @@ int kvisor_hw_init(void)
 void kvisor_hw_exit(void)
 {
 	debugfs_remove_recursive(hw_debugfs);
-	unregister_syscore_ops(&hw_syscore_ops);
+	kvisor_unregister_syscore(&hw_syscore);
 	unregister_reboot_notifier(&hw_reboot_nb);
 }

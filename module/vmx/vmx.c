@@ -21,6 +21,7 @@
 #include <asm/tsc.h>
 #include <asm/vmx.h>
 
+#include "../compat.h"
 #include "../kvisor.h"
 #include "vmx.h"
 

@@ -36,7 +36,17 @@ static int run_exc(struct vcpu *v, uint32_t *vec, uint32_t *rip)
 	if (v->run->exit_reason != KVISOR_EXIT_IO || v->run->io.port != PORT_EXC_VECTOR)
 		return 0;
 	*vec = vcpu_io_value(v);
-	if (vcpu_run(v) || v->run->io.port != PORT_EXC_ERROR)
+	if (vcpu_run(v))
+		return -EPROTO;
+	/*
+	 * A state the CPU accepted but VM entry refuses (QEMU TCG takes
+	 * CR0.NW without CD; VMRUN does not, APM 15.5.1) fails the next
+	 * entry, whenever that is: right after the MOV, or, as here, once
+	 * the guest has reported an exception.  The caller judges the exit.
+	 */
+	if (v->run->exit_reason == KVISOR_EXIT_FAIL_ENTRY)
+		return 0;
+	if (v->run->io.port != PORT_EXC_ERROR)
 		return -EPROTO;
 	if (vcpu_run(v) || v->run->io.port != PORT_EXC_RIP)
 		return -EPROTO;
