@@ -40,7 +40,7 @@ ST_LIB_SRC := $(wildcard selftests/kvisor/lib/*.c)
 ST_SRC   := $(wildcard selftests/kvisor/*_test.c)
 ST_BINS  := $(patsubst selftests/kvisor/%.c,$(STDIR)/kvisor/%,$(ST_SRC))
 
-.PHONY: all module userspace selftests check check-svm check-vmx check-vmx2 check-none check-nonpt \
+.PHONY: all module userspace selftests check check-svm difftest check-vmx check-vmx2 check-none check-nonpt \
 	demo deps install clean lint checkpatch sparse help uapi-check \
 	guests userspace-test install-userspace
 
@@ -52,6 +52,7 @@ help:
 	@echo "               check-vmx2, Haswell) and none boxes, and api_test without"
 	@echo "               nested paging (check-nonpt); two boxes at a time"
 	@echo "make demo       boot the svm box and show the module working"
+	@echo "make difftest SEED=.. N=..  kvisor against KVM on N random guest programs"
 	@echo "make deps       install the Debian packages the build and the boxes need"
 	@echo "make install    install module, tool, libkvisor, headers, udev rule (real hardware)"
 	@echo "make install-userspace  the tool, libkvisor and libkvisor.pc only"
@@ -267,6 +268,14 @@ check-vmx2:
 check-nonpt:
 	scripts/testbox --box svm --cpu EPYC,+svm,-npt --tests kvisor:api_test
 	scripts/testbox --box vmx --cpu core2_penryn_t9600 --tests kvisor:api_test
+
+# The differential test against KVM (selftests/kvisor/diff_test.c) for
+# longer runs than make check's: make difftest SEED=0x1234 N=20000 [BOX=vmx]
+SEED ?= 0x6466666b
+N    ?= 20000
+difftest: all
+	scripts/testbox --box $(BOX) --run 'cd /selftests/kvisor && \
+		KVISOR_DIFF_SEED=$(SEED) KVISOR_DIFF_N=$(N) ./diff_test'
 
 demo: deps
 	$(MAKE) all

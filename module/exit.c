@@ -30,6 +30,8 @@
 static void exit_skip_insn(struct kvisor_vcpu *vcpu, u32 len)
 {
 	vcpu->rip += len;
+	/* the instruction completed: RF goes (SDM Vol. 3A, 17.3.1.1) */
+	vcpu->rflags &= ~(u64)X86_EFLAGS_RF;
 }
 
 static u64 exit_reg_mask(unsigned int size)

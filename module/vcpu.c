@@ -43,6 +43,9 @@ void kvisor_vcpu_queue_exception(struct kvisor_vcpu *vcpu, u32 vector,
 	vcpu->exception_pending = true;
 }
 
+/* Exceptions that are traps (#DB, #BP, #OF) or aborts (#DF, #MC). */
+#define EXC_NOT_FAULT	(BIT(1) | BIT(3) | BIT(4) | BIT(8) | BIT(18))
+
 /*
  * Before entry, interrupts off: deliver what userspace queued, in the
  * architectural priority order, and arm the interrupt window when an
@@ -59,6 +62,13 @@ static bool vcpu_inject_events(struct kvisor_vcpu *vcpu)
 			trace_kvisor_inject(vcpu->id, KVISOR_EVENT_EXCEPTION,
 					    vcpu->exception.vector,
 					    vcpu->exception.error_code);
+			/*
+			 * A fault pushes RFLAGS with RF set (SDM Vol. 3A,
+			 * 17.3.1.1); an injected event pushes the RFLAGS
+			 * the guest enters with.
+			 */
+			if (!(EXC_NOT_FAULT & BIT(vcpu->exception.vector)))
+				vcpu->rflags |= X86_EFLAGS_RF;
 			vcpu->exception_pending = false;
 		}
 	} else if (vcpu->nmi_pending) {
