@@ -327,6 +327,14 @@ static int vcpu_set_sregs(struct kvisor_vcpu *vcpu, void __user *argp)
 	if ((s.cr0 >> 32) || (s.cr4 >> 32) || s.cr8 > 15 ||
 	    (s.efer & ~(u64)EFER_VALID) || (s.apic_base & apic_base_reserved()))
 		return -EINVAL;
+	/*
+	 * CR0 combinations MOV to CR0 refuses with #GP (SDM Vol. 3A, 2.5):
+	 * VMRUN refuses NW without CD, VM entry PG without PE; VM entry
+	 * would run NW without CD.  Refused here on both.
+	 */
+	if (((s.cr0 & X86_CR0_NW) && !(s.cr0 & X86_CR0_CD)) ||
+	    ((s.cr0 & X86_CR0_PG) && !(s.cr0 & X86_CR0_PE)))
+		return -EINVAL;
 	kvisor_ops->set_sregs(vcpu, &s);
 	vcpu->apic_base = s.apic_base;
 	vcpu->shutdown = false;

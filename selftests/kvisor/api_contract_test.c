@@ -242,6 +242,14 @@ TEST(segment_rules)
 	s.ldt.limit = 0xffff;
 	EXPECT_EQ(0, vcpu_set_sregs(&v, &s)) TH_LOG("LDT type 2");
 
+	/* CR0: NW without CD, PG without PE */
+	s = good;
+	s.cr0 = (s.cr0 | (1u << 29)) & ~(1u << 30);
+	EXPECT_EQ(-EINVAL, vcpu_set_sregs(&v, &s)) TH_LOG("CR0 NW without CD");
+	s = good;
+	s.cr0 &= ~1ull;
+	EXPECT_EQ(-EINVAL, vcpu_set_sregs(&v, &s)) TH_LOG("CR0 PG without PE");
+
 	/* the good state still runs, on both vendors */
 	ASSERT_EQ(0, vcpu_set_sregs(&v, &good));
 	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
@@ -715,14 +723,12 @@ TEST(failed_entry_keeps_guest_state)
 
 	GUEST_SETUP(&vm, &v, MODE_LONG, g_hlt);
 	ASSERT_EQ(0, vcpu_get_sregs(&v, &good));
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 3; i++) {
 		bad = good;
 		if (i == 0)
 			bad.cs.db = 1;			/* L and D */
 		else if (i == 1)
 			bad.cr4 &= ~(1ull << 5);	/* long mode without PAE */
-		else if (i == 2)
-			bad.cr0 = (bad.cr0 | (1u << 29)) & ~(1u << 30);	/* NW, no CD */
 		else
 			bad.cr4 |= 1ull << 31;		/* reserved */
 		ASSERT_EQ(0, vcpu_set_sregs(&v, &bad));
