@@ -41,7 +41,7 @@ ST_SRC   := $(wildcard selftests/kvisor/*_test.c)
 ST_BINS  := $(patsubst selftests/kvisor/%.c,$(STDIR)/kvisor/%,$(ST_SRC))
 
 .PHONY: all module userspace selftests check check-svm check-vmx check-vmx2 check-none check-nonpt \
-	check-linux check-linux-vmx \
+	check-linux check-linux-vmx difftest \
 	demo deps install clean lint checkpatch sparse help uapi-check \
 	guests userspace-test install-userspace
 
@@ -56,6 +56,7 @@ help:
 	@echo "               Linux guest booting to a shell under kvisor"
 	@echo "make check-linux  boot the box's Linux under kvisor, 1 and 2 vCPUs"
 	@echo "               (check-linux-vmx: in the vmx box)"
+	@echo "make difftest SEED=.. N=..  kvisor against KVM on N random guest programs"
 	@echo "make deps       install the Debian packages the build and the boxes need"
 	@echo "make install    install module, tool, libkvisor, headers, udev rule (real hardware)"
 	@echo "make install-userspace  the tool, libkvisor and libkvisor.pc only"
@@ -275,6 +276,24 @@ check-vmx2:
 check-nonpt:
 	scripts/testbox --box svm --cpu EPYC,+svm,-npt --tests kvisor:api_test
 	scripts/testbox --box vmx --cpu core2_penryn_t9600 --tests kvisor:api_test
+
+# The differential test against KVM (selftests/kvisor/diff_test.c) for
+# longer runs than make check's: make difftest SEED=0x1234 N=20000 [BOX=vmx]
+# Runs of CHUNK programs, each within the test's own time limit: chunk k
+# starts at seed SEED + k * CHUNK, so the programs are those of one long
+# run from SEED (a divergence names the program's own seed either way).
+SEED  ?= 0x6466666b
+N     ?= 20000
+CHUNK ?= $(if $(filter vmx,$(BOX)),200,1000)
+difftest: all
+	scripts/testbox --box $(BOX) --timeout 36000 --run 'cd /selftests/kvisor && \
+		k=0; while [ $$((k * $(CHUNK))) -lt $(N) ]; do \
+		n=$$(($(N) - k * $(CHUNK))); [ $$n -gt $(CHUNK) ] && n=$(CHUNK); \
+		KVISOR_DIFF_SEED=$$(($(SEED) + k * $(CHUNK))) KVISOR_DIFF_N=$$n \
+		./diff_test >/tmp/diff.out 2>&1; r=$$?; \
+		grep -E "programs|divergence|reproduce|^not ok|# (PASS|FAIL)" /tmp/diff.out; \
+		[ $$r -eq 0 ] || exit 1; \
+		k=$$((k + 1)); done'
 
 demo: deps
 	$(MAKE) all

@@ -51,6 +51,8 @@ void kvisor_queue_debug_trap(struct kvisor_vcpu *vcpu, unsigned long dr6)
 void kvisor_skip_insn(struct kvisor_vcpu *vcpu, u32 len)
 {
 	vcpu->rip += len;
+	/* the instruction completed: RF goes (SDM Vol. 3A, 17.3.1.1) */
+	vcpu->rflags &= ~(u64)X86_EFLAGS_RF;
 	if (vcpu->rflags & X86_EFLAGS_TF) {
 		vcpu->singlestep_pending = true;
 		vcpu->singlestep_rip = vcpu->rip;
@@ -119,7 +121,9 @@ static void exit_internal_error(struct kvisor_vcpu *vcpu, u32 suberror,
 	run->exit_reason = KVISOR_EXIT_INTERNAL_ERROR;
 	memset(&run->internal, 0, sizeof(run->internal));
 	run->internal.suberror = suberror;
-	run->internal.hardware_reason = hw_reason;
+	/* the hardware's exit code only where no instruction was at fault */
+	run->internal.hardware_reason =
+		suberror == KVISOR_INTERNAL_ERROR_UNEXPECTED ? hw_reason : 0;
 	run->internal.gpa = gpa;
 	len = min_t(unsigned int, len, sizeof(run->internal.insn_bytes));
 	run->internal.insn_len = len;
@@ -621,15 +625,19 @@ static int exit_handle_npf(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 
 	/* A protection fault on a page we map writable is not ours to fix. */
 	if (x->npf.present && !x->npf.write) {
+		vcpu->stats.counters[KVISOR_STAT_OTHER]++;
 		exit_internal_error(vcpu, KVISOR_INTERNAL_ERROR_UNEXPECTED,
 				    x->hw_reason, x->npf.gpa, NULL, 0);
 		return 0;
 	}
 	ret = kvisor_mmu_map_gpa(vcpu, x->npf.gpa, x->npf.write);
-	if (ret < 0)
+	if (ret < 0) {
+		vcpu->stats.counters[KVISOR_STAT_NPF]++;
 		return ret;
+	}
 	if (ret > 0) {
 		if (x->npf.present) {	/* mapped writable, yet a write fault */
+			vcpu->stats.counters[KVISOR_STAT_OTHER]++;
 			exit_internal_error(vcpu, KVISOR_INTERNAL_ERROR_UNEXPECTED,
 					    x->hw_reason, x->npf.gpa, NULL, 0);
 			return 0;

@@ -291,6 +291,7 @@ static inline bool kvisor_long_mode(const struct kvisor_sregs *s)
 
 /* vm.c */
 int kvisor_vm_create(void);
+long kvisor_check_extension(unsigned long cap);
 struct kvisor_memslot *kvisor_gfn_to_slot(struct kvisor_vm *vm, u64 gfn);
 void kvisor_vm_put(struct kvisor_vm *vm);
 

@@ -25,7 +25,8 @@ MODULE_PARM_DESC(enable_at_load,
 const struct kvisor_arch_ops *kvisor_ops;
 struct kvisor_arch_caps kvisor_caps;
 
-static long kvisor_check_extension(unsigned long cap)
+/* On the system fd and, as KVM_CAP_CHECK_EXTENSION_VM allows, a VM fd. */
+long kvisor_check_extension(unsigned long cap)
 {
 	switch (cap) {
 	case KVISOR_CAP_VENDOR:
@@ -47,6 +48,7 @@ static long kvisor_check_extension(unsigned long cap)
 	case KVISOR_CAP_HYPERCALLS:
 		return KVISOR_HC_ABI_VERSION;
 	case KVISOR_CAP_IRQCHIP:
+	case KVISOR_CAP_CHECK_EXTENSION_VM:
 		return 1;
 	default:
 		return 0;	/* unknown capabilities are absent, as in KVM */

@@ -12,8 +12,10 @@
  *
  * Reset state (vCPU creation) is that of a PC after RESET, except that
  * CR0 is 0x10 (ET; caches enabled): CS selector F000 base FFFF0000,
- * RIP FFF0, RFLAGS 2, data segments base 0 limit FFFF, EFER 0,
- * APIC base FEE00000 | enable | BSP (vCPU 0), RDX = CPUID(1).EAX.
+ * RIP FFF0, RFLAGS 2, data segments base 0 limit FFFF, TR a busy TSS and
+ * LDTR an LDT (limit FFFF), GDTR/IDTR limit FFFF, EFER 0, APIC base
+ * FEE00000 | enable | BSP (vCPU 0), RDX = CPUID(1).EAX.  The backends set
+ * the segments (Documentation/api.rst has the table).
  */
 #include <linux/anon_inodes.h>
 #include <linux/file.h>
@@ -41,6 +43,9 @@ void kvisor_vcpu_queue_exception(struct kvisor_vcpu *vcpu, u32 vector,
 	vcpu->exception.flags = has_error ? KVISOR_EVENT_HAS_ERROR_CODE : 0;
 	vcpu->exception_pending = true;
 }
+
+/* Exceptions that are traps (#DB, #BP, #OF) or aborts (#DF, #MC). */
+#define EXC_NOT_FAULT	(BIT(1) | BIT(3) | BIT(4) | BIT(8) | BIT(18))
 
 /*
  * An irqchip VM: the next interrupt of the LAPIC (or the PIC through
@@ -90,6 +95,13 @@ static bool vcpu_inject_events(struct kvisor_vcpu *vcpu)
 			trace_kvisor_inject(vcpu->id, KVISOR_EVENT_EXCEPTION,
 					    vcpu->exception.vector,
 					    vcpu->exception.error_code);
+			/*
+			 * A fault pushes RFLAGS with RF set (SDM Vol. 3A,
+			 * 17.3.1.1); an injected event pushes the RFLAGS
+			 * the guest enters with.
+			 */
+			if (!(EXC_NOT_FAULT & BIT(vcpu->exception.vector)))
+				vcpu->rflags |= X86_EFLAGS_RF;
 			vcpu->exception_pending = false;
 		}
 	} else if (vcpu->nmi_pending) {
@@ -307,9 +319,38 @@ static int vcpu_set_regs(struct kvisor_vcpu *vcpu, void __user *argp)
 
 static bool segment_valid(const struct kvisor_segment *s)
 {
-	return !s->padding && s->type < 16 && s->present <= 1 && s->dpl < 4 &&
-	       s->db <= 1 && s->s <= 1 && s->l <= 1 && s->g <= 1 &&
-	       s->avl <= 1 && s->unusable <= 1;
+	if (s->padding || s->type >= 16 || s->present > 1 || s->dpl >= 4 ||
+	    s->db > 1 || s->s > 1 || s->l > 1 || s->g > 1 || s->avl > 1 ||
+	    s->unusable > 1)
+		return false;
+	/*
+	 * A usable segment's byte-granular limit must be one a descriptor
+	 * can give: with G=1 its low 12 bits are all ones, with G=0 it fits
+	 * in 20 bits.  VM entry refuses anything else (SDM Vol. 3C,
+	 * 26.3.1.2); VMRUN does not check (APM Vol. 2, 15.5.1), so both
+	 * vendors refuse it here, at SET_SREGS.
+	 */
+	if (s->present && !s->unusable &&
+	    (s->g ? (s->limit & 0xfff) != 0xfff : s->limit > 0xfffff))
+		return false;
+	return true;
+}
+
+/*
+ * TR and LDTR as VM entry requires them (SDM Vol. 3C, 26.3.1.2), on both
+ * vendors: TR a present, usable busy TSS (type 3 or 11; 11 in long mode);
+ * LDTR unusable (or not present), or a present LDT (type 2, S=0).
+ */
+static bool system_segments_valid(const struct kvisor_sregs *s)
+{
+	bool lm = (s->efer & EFER_LME) && (s->cr0 & X86_CR0_PG);
+
+	if (!s->tr.present || s->tr.unusable || s->tr.s ||
+	    (s->tr.type != 11 && (lm || s->tr.type != 3)))
+		return false;
+	if (s->ldt.present && !s->ldt.unusable && (s->ldt.s || s->ldt.type != 2))
+		return false;
+	return true;
 }
 
 #define EFER_VALID	(EFER_SCE | EFER_LME | EFER_LMA | EFER_NX)
@@ -333,7 +374,8 @@ static int vcpu_set_sregs(struct kvisor_vcpu *vcpu, void __user *argp)
 	    !segment_valid(&s.gs) || !segment_valid(&s.ss) ||
 	    !segment_valid(&s.tr) || !segment_valid(&s.ldt) ||
 	    s.gdt.padding[0] || s.gdt.padding[1] || s.gdt.padding[2] ||
-	    s.idt.padding[0] || s.idt.padding[1] || s.idt.padding[2])
+	    s.idt.padding[0] || s.idt.padding[1] || s.idt.padding[2] ||
+	    !system_segments_valid(&s))
 		return -EINVAL;
 	if ((s.cr0 >> 32) || (s.cr4 >> 32) || s.cr8 > 15 ||
 	    (s.efer & ~(u64)EFER_VALID) || (s.apic_base & apic_base_reserved(vcpu)))
@@ -341,6 +383,14 @@ static int vcpu_set_sregs(struct kvisor_vcpu *vcpu, void __user *argp)
 	/* the LAPIC follows its base register's mode (io/lapic.c) */
 	if (vcpu->lapic && s.apic_base != vcpu->apic_base &&
 	    kvisor_msr_set(vcpu, MSR_IA32_APICBASE, s.apic_base, true))
+		return -EINVAL;
+	/*
+	 * CR0 combinations MOV to CR0 refuses with #GP (SDM Vol. 3A, 2.5):
+	 * VMRUN refuses NW without CD, VM entry PG without PE; VM entry
+	 * would run NW without CD.  Refused here on both.
+	 */
+	if (((s.cr0 & X86_CR0_NW) && !(s.cr0 & X86_CR0_CD)) ||
+	    ((s.cr0 & X86_CR0_PG) && !(s.cr0 & X86_CR0_PE)))
 		return -EINVAL;
 	kvisor_ops->set_sregs(vcpu, &s);
 	vcpu->apic_base = s.apic_base;

@@ -159,6 +159,9 @@ static long kvisor_vm_ioctl(struct file *file, unsigned int ioctl,
 		if (current->mm != vm->mm)
 			return -EIO;
 		return kvisor_vcpu_create(vm, arg);
+	case KVISOR_CHECK_EXTENSION:
+		/* the same answers as the system fd: nothing is per VM yet */
+		return kvisor_check_extension(arg);
 	default:
 		/* the irqchip ioctls (module/io/irq.c) */
 		return kvisor_irqchip_vm_ioctl(vm, ioctl, arg);

@@ -441,6 +441,10 @@ void svm_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	struct svm_vcpu *sv = vcpu->arch;
 	struct vmcb *vmcb = sv->vmcb;
 	struct svm_cpu *sc = this_cpu_ptr(&svm_cpu);
+	/* segments, EFER, CPL, CR0/3/4, DR6/7: the save area up to RFLAGS */
+	u8 entry_save[offsetof(struct vmcb_save_area, rflags)];
+	u64 entry_cr2;
+	u32 entry_int_ctl;
 	u64 entry_xcr0, xcr0;
 	bool swap_tsc_aux;
 
@@ -485,6 +489,9 @@ void svm_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		if (swap_tsc_aux)
 			wrmsrl(MSR_TSC_AUX, vcpu->tsc_aux);
 	}
+	memcpy(entry_save, &vmcb->save, sizeof(entry_save));
+	entry_cr2 = vmcb->save.cr2;
+	entry_int_ctl = vmcb->control.int_ctl;
 
 	/* GIF=0: host interrupts and NMIs wait until STGI (15.17). */
 	asm volatile("clgi" ::: "memory");
@@ -530,6 +537,15 @@ void svm_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 		vcpu->gpr[KVISOR_RSP] = vmcb->save.rsp;
 		vcpu->rip = vmcb->save.rip;
 		vcpu->rflags = vmcb->save.rflags;
+	} else {
+		/*
+		 * The same for the state GET_SREGS reads: QEMU's VMRUN writes
+		 * the host's CR0/CR3/CR4/EFER/segments back here when its
+		 * checks fail.
+		 */
+		memcpy(&vmcb->save, entry_save, sizeof(entry_save));
+		vmcb->save.cr2 = entry_cr2;
+		vmcb->control.int_ctl = entry_int_ctl;
 	}
 	vmcb->control.event_inj = 0;
 	/* the NMI handler's IRET has completed: NMIs are unblocked */

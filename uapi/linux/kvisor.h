@@ -28,11 +28,14 @@
 
 /* Returns KVISOR_API_VERSION.  The argument must be 0. */
 #define KVISOR_GET_API_VERSION		_IO(KVISOR_IO, 0x00)
-/* Argument: a KVISOR_CAP_* number.  Returns its value, 0 if absent. */
+/*
+ * Argument: a KVISOR_CAP_* number.  Returns its value, 0 if absent.  Also
+ * on a VM fd (KVISOR_CAP_CHECK_EXTENSION_VM), with the same answers.
+ */
 #define KVISOR_CHECK_EXTENSION		_IO(KVISOR_IO, 0x01)
 /* Argument must be 0.  Returns a new VM fd. */
 #define KVISOR_CREATE_VM		_IO(KVISOR_IO, 0x02)
-/* Returns the size to mmap() on a vCPU fd for struct kvisor_run. */
+/* Argument must be 0.  Returns the size to mmap() on a vCPU fd. */
 #define KVISOR_GET_VCPU_MMAP_SIZE	_IO(KVISOR_IO, 0x03)
 
 /* KVISOR_CHECK_EXTENSION capabilities. */
@@ -46,8 +49,10 @@
 #define KVISOR_CAP_HW_ENABLED		8	/* 1 while VT-x/AMD-V is on */
 /* the hypercall ABI of <linux/kvisor_para.h>: its version, 1 */
 #define KVISOR_CAP_HYPERCALLS		9
+/* KVISOR_CHECK_EXTENSION also works on a VM fd: 1 */
+#define KVISOR_CAP_CHECK_EXTENSION_VM	10
 /* KVISOR_CREATE_IRQCHIP works: 1 (Documentation/api.rst, "irqchip") */
-#define KVISOR_CAP_IRQCHIP		10
+#define KVISOR_CAP_IRQCHIP		11
 
 #define KVISOR_VENDOR_INTEL		1	/* VT-x */
 #define KVISOR_VENDOR_AMD		2	/* AMD-V */
@@ -198,13 +203,19 @@ struct kvisor_regs {
 	__u64 rip, rflags;
 };
 
+/*
+ * A segment register with its hidden part.  SET_SREGS refuses (EINVAL)
+ * fields out of range and, for a usable segment (present, not unusable),
+ * a limit that G cannot express: G=1 needs limit bits 11:0 all ones, G=0
+ * a limit below 2^20.  Documentation/api.rst has the TR and LDT rules.
+ */
 struct kvisor_segment {
 	__u64 base;
 	__u32 limit;		/* byte granular, as the CPU uses it */
 	__u16 selector;
-	__u8  type;
-	__u8  present, dpl, db, s, l, g, avl;
-	__u8  unusable;
+	__u8  type;		/* the 4-bit type field, without S: 0-15 */
+	__u8  present, dpl, db, s, l, g, avl;	/* 0/1; dpl 0-3 */
+	__u8  unusable;		/* 1: no usable descriptor (= present 0) */
 	__u8  padding;
 };
 
@@ -219,7 +230,7 @@ struct kvisor_sregs {
 	struct kvisor_segment tr, ldt;
 	struct kvisor_dtable gdt, idt;
 	__u64 cr0, cr2, cr3, cr4, cr8;
-	__u64 efer;
+	__u64 efer;		/* LMA is derived from LME and CR0.PG */
 	__u64 apic_base;
 };
 
@@ -280,10 +291,12 @@ struct kvisor_event {
 
 /*
  * Exit counters: KVISOR_GET_STATS fills counters[] indexed by
- * KVISOR_STAT_*; every exit counts once in KVISOR_STAT_EXITS and once
- * under its reason (KVISOR_STAT_HLT .. KVISOR_STAT_OTHER), whether it was
- * handled in the kernel or not.  The counters from KVISOR_STAT_HC_KERNEL
- * on are not reasons but details of one.
+ * KVISOR_STAT_*; every hardware exit (failed entries included) counts
+ * once in KVISOR_STAT_EXITS and once under its reason (KVISOR_STAT_HLT ..
+ * KVISOR_STAT_OTHER, except KVISOR_STAT_SIGNAL), whether it was handled
+ * in the kernel or not.  KVISOR_STAT_SIGNAL counts RUNs that returned
+ * EINTR and is not a reason; nor are the counters from
+ * KVISOR_STAT_HC_KERNEL on, which are details of one.
  */
 #define KVISOR_STAT_EXITS		0
 #define KVISOR_STAT_HLT			1
@@ -301,7 +314,7 @@ struct kvisor_event {
 #define KVISOR_STAT_XSETBV		13
 #define KVISOR_STAT_CR_ACCESS		14
 #define KVISOR_STAT_SHUTDOWN		15
-#define KVISOR_STAT_SIGNAL		16	/* RUN ended for a signal */
+#define KVISOR_STAT_SIGNAL		16	/* RUN returned EINTR; no exit */
 #define KVISOR_STAT_OTHER		17
 /* hypercalls answered in the kernel (no exit to userspace) */
 #define KVISOR_STAT_HC_KERNEL		18
@@ -347,7 +360,7 @@ struct kvisor_mp_state {
 /* The run structure, mmap()ed from a vCPU fd at offset 0             */
 /* ------------------------------------------------------------------ */
 
-#define KVISOR_EXIT_UNKNOWN		0
+#define KVISOR_EXIT_UNKNOWN		0	/* before the first RUN only */
 #define KVISOR_EXIT_HLT			1
 #define KVISOR_EXIT_IO			2
 #define KVISOR_EXIT_MMIO		3
@@ -367,7 +380,7 @@ struct kvisor_mp_state {
 struct kvisor_run {
 	/* in: set by userspace before KVISOR_RUN */
 	__u8 request_interrupt_window;
-	__u8 immediate_exit;
+	__u8 immediate_exit;	/* never cleared by the kernel */
 	__u8 padding1[6];
 
 	/* out: set by the kernel when KVISOR_RUN returns */
@@ -398,7 +411,11 @@ struct kvisor_run {
 			__u32 count;
 			__u64 data_offset;
 		} io;
-		/* KVISOR_EXIT_MMIO: for a read, fill data before next RUN */
+		/*
+		 * KVISOR_EXIT_MMIO: for a read, fill data (zeroed by the
+		 * kernel) before the next RUN; RIP stays at the instruction
+		 * until then.
+		 */
 		struct {
 			__u64 phys_addr;
 			__u8 data[8];
@@ -421,7 +438,13 @@ struct kvisor_run {
 			__u32 data_offset;
 			__u32 data_len;
 		} hypercall;
-		/* KVISOR_EXIT_INTERNAL_ERROR */
+		/*
+		 * KVISOR_EXIT_INTERNAL_ERROR.  EMULATION: gpa accessed, and
+		 * insn_len valid bytes read at CS:RIP (up to 15; 0 for a
+		 * fetch outside RAM), not the instruction's length;
+		 * hardware_reason 0.  UNEXPECTED: hardware_reason, and gpa
+		 * for a nested page fault.  RIP is not moved.
+		 */
 		struct {
 			__u32 suberror;		/* KVISOR_INTERNAL_ERROR_* */
 			__u32 insn_len;
