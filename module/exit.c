@@ -16,6 +16,7 @@
 #include <asm/debugreg.h>
 #include <asm/fpu/xcr.h>
 #include <asm/msr-index.h>
+#include <asm/mtrr.h>
 #include <asm/processor.h>
 #include <asm/processor-flags.h>
 
@@ -850,6 +851,19 @@ static bool msr_pat_valid(u64 pat)
 	return true;
 }
 
+/* The guest's CPUID vendor is the host's: AMD's own MSRs exist there only. */
+static bool exit_amd_msrs(void)
+{
+	return kvisor_caps.vendor == KVISOR_VENDOR_AMD;
+}
+
+static bool exit_mtrr_type_valid(u64 type)
+{
+	return type == MTRR_TYPE_UNCACHABLE || type == MTRR_TYPE_WRCOMB ||
+	       type == MTRR_TYPE_WRTHROUGH || type == MTRR_TYPE_WRPROT ||
+	       type == MTRR_TYPE_WRBACK;
+}
+
 int kvisor_msr_get(struct kvisor_vcpu *vcpu, u32 index, u64 *data)
 {
 	if (vcpu->lapic) {
@@ -869,7 +883,13 @@ int kvisor_msr_get(struct kvisor_vcpu *vcpu, u32 index, u64 *data)
 		*data = 0;		/* no variable or fixed ranges */
 		return 0;
 	case MSR_MTRRdefType:
-		*data = BIT(11) | 6;	/* enabled, default write-back */
+		*data = vcpu->mtrr_def_type;	/* reset: enabled, write-back */
+		return 0;
+	case MSR_K7_HWCR:
+	case MSR_AMD64_NB_CFG:
+		if (!exit_amd_msrs())
+			return -EINVAL;
+		*data = index == MSR_K7_HWCR ? vcpu->amd_hwcr : vcpu->amd_nb_cfg;
 		return 0;
 	case MSR_MTRRfix64K_00000:
 	case MSR_MTRRfix16K_80000:
@@ -934,6 +954,32 @@ int kvisor_msr_set(struct kvisor_vcpu *vcpu, u32 index, u64 data, bool host)
 	case MSR_STAR:
 	case MSR_IA32_TSC:
 		break;
+	case MSR_MTRRdefType:
+		/*
+		 * Type and E only (MTRRcap has no fixed ranges, so FE is
+		 * reserved): UC, WC, WT, WP or WB (SDM Vol. 3A 11.11.2.1).
+		 */
+		if ((data & ~(u64)(KVISOR_MTRR_DEF_E | KVISOR_MTRR_DEF_TYPE)) ||
+		    !exit_mtrr_type_valid(data & KVISOR_MTRR_DEF_TYPE))
+			return -EINVAL;
+		vcpu->mtrr_def_type = data;
+		return 0;
+	case MSR_K7_HWCR:
+		/*
+		 * Linux reads it without a fallback on AMD (bsp_init_amd):
+		 * kept as written, TscFreqSel (bit 24) reads 1 as on every
+		 * part since family 10h (APM Vol. 2, A.1 / BKDG).
+		 */
+		if (!exit_amd_msrs())
+			return -EINVAL;
+		vcpu->amd_hwcr = data | KVISOR_K7_HWCR_TSCFREQSEL;
+		return 0;
+	case MSR_AMD64_NB_CFG:
+		/* Linux sets its extended-config bit at boot; no effect here */
+		if (!exit_amd_msrs())
+			return -EINVAL;
+		vcpu->amd_nb_cfg = data;
+		return 0;
 	default:
 		return -EINVAL;		/* unknown: #GP for the guest */
 	}
@@ -1200,7 +1246,8 @@ static void cpuid_add(struct kvisor_vcpu *vcpu, u32 function, u32 index,
 		break;
 	case 7:
 		if (index == 0) {
-			ebx &= ~BIT(2);			/* SGX */
+			/* TSC_ADJUST (no IA32_TSC_ADJUST here), SGX */
+			ebx &= ~(BIT(1) | BIT(2));
 			ecx &= ~(BIT(3) | BIT(4) | BIT(5));	/* PKU, OSPKE, WAITPKG */
 			edx &= ~(BIT(26) | BIT(27) | BIT(28) | BIT(29) | BIT(31));
 		}

@@ -154,6 +154,8 @@ struct kvisor_vcpu {
 	u64 xcr0;
 	u64 apic_base;
 	u64 tsc_aux;
+	u64 mtrr_def_type;		/* IA32_MTRR_DEF_TYPE */
+	u64 amd_hwcr, amd_nb_cfg;	/* AMD: MSR_K7_HWCR, MSR_AMD64_NB_CFG */
 	unsigned long dr[4];		/* guest DR0-3 */
 	u32 pkru;			/* guest PKRU */
 	bool shutdown;			/* triple fault: RUN needs SET_SREGS */
@@ -279,6 +281,11 @@ static inline bool kvisor_long_mode(const struct kvisor_sregs *s)
 {
 	return (s->efer & EFER_LMA) && s->cs.l;
 }
+
+/* IA32_MTRR_DEF_TYPE fields (SDM Vol. 3A 11.11.2.1), HWCR.TscFreqSel */
+#define KVISOR_MTRR_DEF_E		BIT_ULL(11)
+#define KVISOR_MTRR_DEF_TYPE		0xffULL
+#define KVISOR_K7_HWCR_TSCFREQSEL	BIT_ULL(24)
 
 /* x86 exception vectors the core injects. */
 #define KVISOR_DB_VECTOR	1

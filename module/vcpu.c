@@ -27,6 +27,7 @@
 #include <asm/debugreg.h>
 #include <asm/fpu/api.h>
 #include <asm/msr-index.h>
+#include <asm/mtrr.h>
 #include <asm/pkru.h>
 #include <asm/processor-flags.h>
 
@@ -81,7 +82,7 @@ static bool vcpu_inject_lapic(struct kvisor_vcpu *vcpu, bool allowed)
 static bool vcpu_inject_events(struct kvisor_vcpu *vcpu)
 {
 	const struct kvisor_arch_ops *ops = kvisor_ops;
-	bool allowed, want_window, lapic_wait = false;
+	bool allowed, want_window, lapic_wait = false, lapic_done = false;
 
 	/* a single-step trap still due (exit.c, kvisor_skip_insn()) */
 	if (vcpu->singlestep_pending) {
@@ -125,7 +126,11 @@ static bool vcpu_inject_events(struct kvisor_vcpu *vcpu)
 		}
 	} else if (vcpu->lapic && !vcpu->irq_pending) {
 		lapic_wait = vcpu_inject_lapic(vcpu, ops->interrupt_allowed(vcpu));
+		lapic_done = true;
 	}
+	/* an event above went first: the LAPIC's waits for the next window */
+	if (vcpu->lapic && !lapic_done)
+		lapic_wait = kvisor_lapic_has_irq(vcpu);
 
 	allowed = ops->interrupt_allowed(vcpu);
 	if (!vcpu->irq_pending && READ_ONCE(vcpu->run->request_interrupt_window) &&
@@ -727,6 +732,8 @@ int kvisor_vcpu_create(struct kvisor_vm *vm, unsigned long id)
 	vcpu->rflags = X86_EFLAGS_FIXED;
 	vcpu->gpr[KVISOR_RDX] = cpuid_eax(1);
 	vcpu->xcr0 = XFEATURE_MASK_FP;
+	vcpu->mtrr_def_type = KVISOR_MTRR_DEF_E | MTRR_TYPE_WRBACK;
+	vcpu->amd_hwcr = KVISOR_K7_HWCR_TSCFREQSEL;
 	vcpu->apic_base = 0xfee00000ULL | BIT_ULL(11) | (id == 0 ? BIT_ULL(8) : 0);
 	ret = kvisor_ops->vcpu_create(vcpu);
 	if (ret)

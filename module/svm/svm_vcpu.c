@@ -465,10 +465,15 @@ void svm_run(struct kvisor_vcpu *vcpu, struct kvisor_exit *x)
 	/* Any CPU may have cached this VMCB: nothing is clean (15.15.3). */
 	vmcb->control.clean = 0;
 
-	/* XCR0 is not switched by VMRUN. */
+	/*
+	 * XCR0 is not switched by VMRUN.  The guest's goes in whatever its
+	 * CR4.OSXSAVE: a MOV to CR4 does not exit, so a guest that turns
+	 * OSXSAVE on inside this run must find its own XCR0 there, not the
+	 * host's (which it would otherwise keep without kvisor noticing:
+	 * an XSETBV of the host's value changes nothing to read back).
+	 */
 	entry_xcr0 = svm_host_xcr0;
-	if (svm_host_xcr0 && (vmcb->save.cr4 & X86_CR4_OSXSAVE) &&
-	    vcpu->xcr0 != svm_host_xcr0) {
+	if (svm_host_xcr0 && vcpu->xcr0 != svm_host_xcr0) {
 		entry_xcr0 = vcpu->xcr0;
 		xsetbv(XCR_XFEATURE_ENABLED_MASK, entry_xcr0);
 	}
