@@ -33,6 +33,8 @@
 #define MSR_MTRRCAP		0xfe
 #define MSR_MTRR_DEF_TYPE	0x2ff
 #define MSR_UNKNOWN		0x12345
+#define MSR_K7_HWCR		0xc0010015
+#define MSR_AMD64_NB_CFG	0xc001001f
 
 struct cpuid_buf {
 	struct kvisor_cpuid h;
@@ -304,6 +306,63 @@ TEST(msr_gp)
 		EXPECT_EQ(rip0, rip) TH_LOG("MSR %#x", bad[i].index);
 		EXPECT_EQ(0, err);
 	}
+	vm_destroy(&vm);
+}
+
+/*
+ * MSRs Linux writes or reads without a fallback: MTRR_DEF_TYPE keeps a
+ * valid type and E (FE and the rest reserved: MTRRcap has no fixed
+ * ranges); on AMD hosts HWCR (TscFreqSel reads 1) and NB_CFG keep what
+ * is written, on Intel they #GP; CPUID does not offer TSC_ADJUST.
+ */
+TEST(msrs_linux_uses)
+{
+	struct cpuid_buf c;
+	struct vm vm;
+	struct vcpu v;
+	uint32_t err;
+	uint64_t val;
+	bool amd;
+
+	GUEST_SETUP(&vm, &v, MODE_LONG, g_msr);
+	amd = ioctl(vm.sys_fd, KVISOR_CHECK_EXTENSION, KVISOR_CAP_VENDOR) ==
+	      KVISOR_VENDOR_AMD;
+	EXPECT_EQ(1, vcpu_get_msr(&v, MSR_MTRR_DEF_TYPE, &val));
+	EXPECT_EQ(0x806, val) TH_LOG("reset: enabled, write-back");
+	guest_regs(_metadata, &v, CODE_GPA, MSR_MTRR_DEF_TYPE, 0x800);
+	EXPECT_EQ(0x800, EXPECT_OUT(&v, PORT_REPORT));
+	EXPECT_EQ(0, EXPECT_OUT(&v, PORT_REPORT));
+	RUN_EXPECT(&v, KVISOR_EXIT_HLT);
+	/* FE without fixed ranges, type 2, bit 12: #GP at the WRMSR */
+	guest_regs(_metadata, &v, CODE_GPA, MSR_MTRR_DEF_TYPE, 0xc06);
+	EXPECT_EQ(CODE_GPA, EXPECT_EXCEPTION(&v, 13, &err));
+	EXPECT_EQ(0, vcpu_set_msr(&v, MSR_MTRR_DEF_TYPE, 0x802));
+	EXPECT_EQ(0, vcpu_set_msr(&v, MSR_MTRR_DEF_TYPE, 0x1806));
+	EXPECT_EQ(1, vcpu_get_msr(&v, MSR_MTRR_DEF_TYPE, &val));
+	EXPECT_EQ(0x800, val);
+
+	if (amd) {
+		EXPECT_EQ(1, vcpu_get_msr(&v, MSR_K7_HWCR, &val));
+		EXPECT_EQ(1ull << 24, val & (1ull << 24)) TH_LOG("TscFreqSel");
+		guest_regs(_metadata, &v, CODE_GPA, MSR_K7_HWCR, 1);
+		EXPECT_EQ(1 | (1u << 24), EXPECT_OUT(&v, PORT_REPORT));
+		EXPECT_EQ(0, EXPECT_OUT(&v, PORT_REPORT));
+		RUN_EXPECT(&v, KVISOR_EXIT_HLT);
+		guest_regs(_metadata, &v, CODE_GPA, MSR_AMD64_NB_CFG, 1ull << 46);
+		EXPECT_EQ(0, EXPECT_OUT(&v, PORT_REPORT));
+		EXPECT_EQ(1u << 14, EXPECT_OUT(&v, PORT_REPORT));
+		RUN_EXPECT(&v, KVISOR_EXIT_HLT);
+	} else {
+		EXPECT_EQ(0, vcpu_get_msr(&v, MSR_K7_HWCR, &val));
+		guest_regs(_metadata, &v, CODE_GPA + 6, MSR_AMD64_NB_CFG, 0);
+		EXPECT_EQ(CODE_GPA + 6, EXPECT_EXCEPTION(&v, 13, &err));
+	}
+
+	c.h.nent = KVISOR_MAX_CPUID_ENTRIES;
+	c.h.padding = 0;
+	ASSERT_EQ(0, ioctl(v.fd, KVISOR_GET_CPUID, &c));
+	ASSERT_NE(NULL, find(&c, 7, 0));
+	EXPECT_EQ(0, find(&c, 7, 0)->ebx & 2) TH_LOG("TSC_ADJUST offered");
 	vm_destroy(&vm);
 }
 
