@@ -256,7 +256,7 @@ check: deps
 	$(MAKE) all
 	$(MAKE) lint
 	$(MAKE) -k -j2 --output-sync=target check-vmx check-vmx2 check-svm \
-		check-linux check-none check-nonpt
+		check-none check-nonpt
 
 # Each box is one emulator process; the two whole-suite Bochs boxes take
 # longest, so they start first and the others follow in whichever slot

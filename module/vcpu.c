@@ -368,6 +368,34 @@ static u64 apic_base_reserved(struct kvisor_vcpu *vcpu)
 		 (vcpu->lapic ? BIT_ULL(10) : 0));	/* x2APIC mode */
 }
 
+/*
+ * The CR4 bits a guest may hold (SDM Vol. 3A 2.5, APM Vol. 2 3.1.3):
+ * those of every x86-64 CPU, and those of features the host has.  A
+ * reserved bit fails VMRUN on AMD-V but is dropped by VM entry on VT-x,
+ * and kvisor offers neither VMX/SMX, LA57, PKE nor CET to guests: refused
+ * on both, so that no vendor decides.
+ */
+static u64 vcpu_cr4_settable(void)
+{
+	u64 ok = X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE |
+		 X86_CR4_PSE | X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE |
+		 X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT;
+
+	if (boot_cpu_has(X86_FEATURE_UMIP))
+		ok |= X86_CR4_UMIP;
+	if (boot_cpu_has(X86_FEATURE_FSGSBASE))
+		ok |= X86_CR4_FSGSBASE;
+	if (boot_cpu_has(X86_FEATURE_PCID))
+		ok |= X86_CR4_PCIDE;
+	if (boot_cpu_has(X86_FEATURE_XSAVE))
+		ok |= X86_CR4_OSXSAVE;
+	if (boot_cpu_has(X86_FEATURE_SMEP))
+		ok |= X86_CR4_SMEP;
+	if (boot_cpu_has(X86_FEATURE_SMAP))
+		ok |= X86_CR4_SMAP;
+	return ok;
+}
+
 static int vcpu_set_sregs(struct kvisor_vcpu *vcpu, void __user *argp)
 {
 	struct kvisor_sregs s;
@@ -382,12 +410,8 @@ static int vcpu_set_sregs(struct kvisor_vcpu *vcpu, void __user *argp)
 	    s.idt.padding[0] || s.idt.padding[1] || s.idt.padding[2] ||
 	    !system_segments_valid(&s))
 		return -EINVAL;
-	if ((s.cr0 >> 32) || (s.cr4 >> 32) || s.cr8 > 15 ||
+	if ((s.cr0 >> 32) || (s.cr4 & ~vcpu_cr4_settable()) || s.cr8 > 15 ||
 	    (s.efer & ~(u64)EFER_VALID) || (s.apic_base & apic_base_reserved(vcpu)))
-		return -EINVAL;
-	/* the LAPIC follows its base register's mode (io/lapic.c) */
-	if (vcpu->lapic && s.apic_base != vcpu->apic_base &&
-	    kvisor_msr_set(vcpu, MSR_IA32_APICBASE, s.apic_base, true))
 		return -EINVAL;
 	/*
 	 * CR0 combinations MOV to CR0 refuses with #GP (SDM Vol. 3A, 2.5):
@@ -396,6 +420,10 @@ static int vcpu_set_sregs(struct kvisor_vcpu *vcpu, void __user *argp)
 	 */
 	if (((s.cr0 & X86_CR0_NW) && !(s.cr0 & X86_CR0_CD)) ||
 	    ((s.cr0 & X86_CR0_PG) && !(s.cr0 & X86_CR0_PE)))
+		return -EINVAL;
+	/* the LAPIC follows its base register's mode (io/lapic.c) */
+	if (vcpu->lapic && s.apic_base != vcpu->apic_base &&
+	    kvisor_msr_set(vcpu, MSR_IA32_APICBASE, s.apic_base, true))
 		return -EINVAL;
 	kvisor_ops->set_sregs(vcpu, &s);
 	vcpu->apic_base = s.apic_base;
